@@ -1,0 +1,782 @@
+//! `ShardLog`: the segmented log, its group commit and its recovery.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use tracing::{debug, warn};
+
+use crate::format::{self, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::segment::{self, ChunkReader, SegMeta, Segment};
+use crate::storage::{read_exact_at, FsStorage, Storage, StorageFile};
+use crate::{AppendInfo, LogConfig, LogError, StoredRecord, SyncPolicy};
+
+/// Read-ahead for `read`; small enough to be cheap when only one record is wanted.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A per-shard append-only log. `Send + Sync`; every method takes `&self`.
+pub struct ShardLog {
+    inner: Arc<Inner>,
+    flusher: Option<Flusher>,
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    cfg: LogConfig,
+    /// Serialises writers; held only while encoding the header and issuing the write.
+    writer: Mutex<Writer>,
+    /// Oldest first; the last one is the active segment.
+    segments: RwLock<Vec<Arc<Segment>>>,
+    /// One past the last record readers may see.
+    committed_end: AtomicU64,
+    /// Timestamp of the newest committed record (`NO_TS` if none ever).
+    committed_ts: AtomicI64,
+    sync_state: Mutex<SyncState>,
+    sync_cv: Condvar,
+    poisoned: AtomicBool,
+    sync_count: AtomicU64,
+    /// Serialises `delete_before` calls.
+    retention: Mutex<()>,
+}
+
+struct Writer {
+    active: Arc<Segment>,
+    next_offset: u64,
+    last_ts: Option<i64>,
+}
+
+struct SyncState {
+    /// Every record below this offset is known durable.
+    synced: u64,
+    /// A leader is currently inside fdatasync.
+    syncing: bool,
+}
+
+struct Flusher {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for ShardLog {
+    fn drop(&mut self) {
+        if let Some(f) = &mut self.flusher {
+            *f.stop.0.lock() = true;
+            f.stop.1.notify_all();
+            if let Some(h) = f.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+fn corrupt(file: impl Into<String>, position: u64, reason: impl Into<String>) -> LogError {
+    LogError::Corrupt {
+        file: file.into(),
+        position,
+        reason: reason.into(),
+    }
+}
+
+impl ShardLog {
+    /// Opens (creating if needed) the log in `dir` on the real file system.
+    pub fn open(dir: &Path, cfg: LogConfig) -> Result<ShardLog, LogError> {
+        let storage = FsStorage::new(dir)?;
+        Self::open_with_storage(Arc::new(storage), cfg)
+    }
+
+    /// Opens the log on any [`Storage`], running crash recovery.
+    pub fn open_with_storage(
+        storage: Arc<dyn Storage>,
+        cfg: LogConfig,
+    ) -> Result<ShardLog, LogError> {
+        let sync_count = AtomicU64::new(0);
+        let segments = recover(&*storage, &cfg, &sync_count)?;
+        let active = segments
+            .last()
+            .cloned()
+            .ok_or_else(|| corrupt("", 0, "no segments"))?;
+        let (next_offset, last_ts) = {
+            let m = active.meta.read();
+            (m.next_offset, m.last_ts.or(active.ts_floor))
+        };
+        let inner = Arc::new(Inner {
+            storage,
+            cfg: cfg.clone(),
+            writer: Mutex::new(Writer {
+                active,
+                next_offset,
+                last_ts,
+            }),
+            segments: RwLock::new(segments),
+            committed_end: AtomicU64::new(next_offset),
+            committed_ts: AtomicI64::new(format::ts_to_raw(last_ts)),
+            sync_state: Mutex::new(SyncState {
+                synced: next_offset,
+                syncing: false,
+            }),
+            sync_cv: Condvar::new(),
+            poisoned: AtomicBool::new(false),
+            sync_count,
+            retention: Mutex::new(()),
+        });
+        let flusher = match cfg.sync {
+            SyncPolicy::IntervalMs(ms) => Some(spawn_flusher(Arc::downgrade(&inner), ms)?),
+            _ => None,
+        };
+        Ok(ShardLog { inner, flusher })
+    }
+
+    /// Appends `records` as one batch with consecutive offsets and one timestamp
+    /// (clamped to be >= the previous batch's). Blocks until durable under
+    /// [`SyncPolicy::Always`]. If it fails, the batch may or may not survive a restart.
+    pub fn append(
+        &self,
+        timestamp_ms: i64,
+        records: &[(&[u8], &[u8])],
+    ) -> Result<AppendInfo, LogError> {
+        if records.is_empty() {
+            return Err(LogError::EmptyBatch);
+        }
+        let mut buf = format::encode_batch_body(records)
+            .map_err(|bytes| LogError::BatchTooLarge { bytes })?;
+        let body_crc = crc32c::crc32c(&buf[BATCH_HEADER_LEN..]);
+        let count = records.len() as u32; // bounded by encode_batch_body
+        let inner = &*self.inner;
+        let (info, end) = {
+            let mut w = inner.writer.lock();
+            if inner.poisoned.load(Ordering::Acquire) {
+                return Err(LogError::Poisoned);
+            }
+            let ts = w
+                .last_ts
+                .map_or(timestamp_ms, |last| timestamp_ms.max(last));
+            inner.maybe_roll(&mut w, ts, buf.len() as u64)?;
+            let base = w.next_offset;
+            format::seal_batch(&mut buf, base, count, ts, body_crc);
+            let pos = w.active.meta.read().size;
+            if let Err(e) = w.active.file.write_all_at(&buf, pos) {
+                // Cut off whatever part landed so the next batch starts clean; if
+                // even that fails the file's tail is unknown, so stop writing.
+                if w.active.file.truncate(pos).is_err() {
+                    inner.poison();
+                }
+                return Err(e.into());
+            }
+            let h = format::parse_batch_header(&buf)
+                .map_err(|r| corrupt(w.active.log_name(), pos, r))?;
+            w.active
+                .meta
+                .write()
+                .push_batch(&h, pos, inner.cfg.index_interval_bytes);
+            w.next_offset = h.next_offset();
+            w.last_ts = Some(ts);
+            if inner.cfg.sync != SyncPolicy::Always {
+                inner.publish(w.next_offset, Some(ts));
+            }
+            (
+                AppendInfo {
+                    first_offset: base,
+                    timestamp_ms: ts,
+                },
+                w.next_offset,
+            )
+        };
+        if inner.cfg.sync == SyncPolicy::Always {
+            inner.sync_to(end)?;
+        }
+        Ok(info)
+    }
+
+    /// Committed records with offset >= `from_offset` (clamped up to `start_offset()`),
+    /// at most `max_records`, stopping before `max_bytes` of key+value would be
+    /// exceeded, but always at least one record if any is available.
+    pub fn read(
+        &self,
+        from_offset: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
+        let inner = &*self.inner;
+        let end = inner.committed_end.load(Ordering::Acquire);
+        let mut out = Vec::new();
+        if max_records == 0 || from_offset >= end {
+            return Ok(out);
+        }
+        let segs: Vec<Arc<Segment>> = {
+            let s = inner.segments.read();
+            let i = s
+                .partition_point(|seg| seg.base <= from_offset)
+                .saturating_sub(1);
+            s[i..].to_vec()
+        };
+        let mut from = from_offset.max(segs.first().map_or(0, |s| s.base));
+        let mut bytes = 0usize;
+        'segments: for seg in segs {
+            if seg.base >= end {
+                break;
+            }
+            let (mut pos, limit) = {
+                let m = seg.meta.read();
+                if from >= m.next_offset {
+                    continue;
+                }
+                (m.position_for_offset(from), m.size)
+            };
+            let mut rd = ChunkReader::new(&*seg.file, limit, READ_CHUNK);
+            while pos < limit {
+                let batch = read_batch(&mut rd, &seg, pos)?;
+                let h = format::verify_batch(batch).map_err(|r| corrupt(seg.log_name(), pos, r))?;
+                if h.base_offset >= end {
+                    break 'segments;
+                }
+                if h.next_offset() > from {
+                    for (i, (k, v)) in format::batch_records(batch).enumerate() {
+                        let offset = h.base_offset + i as u64;
+                        if offset < from {
+                            continue;
+                        }
+                        let size = k.len() + v.len();
+                        if !out.is_empty() && bytes + size > max_bytes {
+                            break 'segments;
+                        }
+                        bytes += size;
+                        out.push(StoredRecord {
+                            offset,
+                            timestamp_ms: h.timestamp_ms,
+                            key: k.to_vec(),
+                            value: v.to_vec(),
+                        });
+                        if out.len() >= max_records {
+                            break 'segments;
+                        }
+                    }
+                    from = h.next_offset();
+                }
+                pos += h.total_len;
+            }
+        }
+        Ok(out)
+    }
+
+    /// First offset still stored (advances when retention deletes segments).
+    pub fn start_offset(&self) -> u64 {
+        self.inner.segments.read().first().map_or(0, |s| s.base)
+    }
+
+    /// One past the last committed record; 0 for an empty log.
+    pub fn end_offset(&self) -> u64 {
+        self.inner.committed_end.load(Ordering::Acquire)
+    }
+
+    /// Timestamp of the newest committed record (kept even after retention deleted it).
+    pub fn last_timestamp_ms(&self) -> Option<i64> {
+        format::ts_from_raw(self.inner.committed_ts.load(Ordering::Acquire))
+    }
+
+    /// First committed offset whose timestamp is >= `ts_ms`, or `end_offset()` if none.
+    pub fn offset_for_timestamp(&self, ts_ms: i64) -> Result<u64, LogError> {
+        let inner = &*self.inner;
+        let end = inner.committed_end.load(Ordering::Acquire);
+        let segs: Vec<Arc<Segment>> = inner.segments.read().clone();
+        // An empty (active) segment sorts by its timestamp floor, keeping the key monotonic.
+        let first = segs
+            .partition_point(|s| s.meta.read().last_ts.or(s.ts_floor).unwrap_or(i64::MIN) < ts_ms);
+        for seg in &segs[first..] {
+            let (mut pos, limit) = {
+                let m = seg.meta.read();
+                (m.position_for_timestamp(ts_ms), m.size)
+            };
+            let mut rd = ChunkReader::new(&*seg.file, limit, READ_CHUNK);
+            while pos < limit {
+                let head = rd
+                    .get(pos, BATCH_HEADER_LEN)?
+                    .ok_or_else(|| corrupt(seg.log_name(), pos, "batch header past segment end"))?;
+                let h = format::parse_batch_header(head)
+                    .map_err(|r| corrupt(seg.log_name(), pos, r))?;
+                if h.base_offset >= end {
+                    return Ok(end);
+                }
+                if h.timestamp_ms >= ts_ms {
+                    return Ok(h.base_offset);
+                }
+                pos += h.total_len;
+            }
+        }
+        Ok(end)
+    }
+
+    /// Retention: deletes sealed segments whose newest record is older than
+    /// `cutoff_ms`. If every record of the active segment is older too, it is
+    /// sealed first so an idle shard still expires. Returns bytes freed.
+    pub fn delete_before(&self, cutoff_ms: i64) -> Result<u64, LogError> {
+        let inner = &*self.inner;
+        let _serial = inner.retention.lock();
+        {
+            let mut w = inner.writer.lock();
+            let expired = {
+                let m = w.active.meta.read();
+                !m.is_empty() && m.last_ts.is_some_and(|t| t < cutoff_ms)
+            };
+            if expired && !inner.poisoned.load(Ordering::Acquire) {
+                inner.roll(&mut w)?;
+            }
+        }
+        let victims: Vec<Arc<Segment>> = {
+            let mut segs = inner.segments.write();
+            let sealed = segs.len().saturating_sub(1);
+            let n = segs[..sealed]
+                .iter()
+                .take_while(|s| s.meta.read().last_ts.is_none_or(|t| t < cutoff_ms))
+                .count();
+            segs.drain(..n).collect()
+        };
+        let mut freed = 0;
+        for (i, seg) in victims.iter().enumerate() {
+            // Oldest first, so a failure (or crash) leaves a contiguous suffix.
+            if let Err(e) = inner.storage.remove(&seg.log_name()) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    let mut segs = inner.segments.write();
+                    let rest: Vec<_> = victims[i..].to_vec();
+                    segs.splice(0..0, rest);
+                    return Err(e.into());
+                }
+            }
+            if let Err(e) = inner.storage.remove(&format::idx_name(seg.base)) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    warn!(segment = seg.base, error = %e, "could not remove index file");
+                }
+            }
+            let m = seg.meta.read();
+            freed += m.size + m.idx_bytes;
+        }
+        if !victims.is_empty() {
+            inner.storage.sync_dir()?;
+            debug!(
+                segments = victims.len(),
+                freed, "retention deleted segments"
+            );
+        }
+        Ok(freed)
+    }
+
+    /// Bytes of segment and index files.
+    pub fn disk_bytes(&self) -> u64 {
+        self.inner
+            .segments
+            .read()
+            .iter()
+            .map(|s| {
+                let m = s.meta.read();
+                m.size + m.idx_bytes
+            })
+            .sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.inner.segments.read().len()
+    }
+
+    /// fdatasyncs everything written so far (no-op if already durable).
+    pub fn sync(&self) -> Result<(), LogError> {
+        let target = self.inner.writer.lock().next_offset;
+        self.inner.sync_to(target)
+    }
+
+    /// Number of fdatasync calls on segment files since open (group-commit metric).
+    pub fn sync_count(&self) -> u64 {
+        self.inner.sync_count.load(Ordering::Relaxed)
+    }
+
+    /// True after a failed fsync: appends are refused until the log is reopened.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.poisoned.load(Ordering::Acquire)
+    }
+}
+
+impl Inner {
+    fn poison(&self) {
+        if !self.poisoned.swap(true, Ordering::AcqRel) {
+            warn!("shard log poisoned after an I/O failure; refusing further appends");
+        }
+    }
+
+    /// Makes records below `end` visible to readers.
+    fn publish(&self, end: u64, ts: Option<i64>) {
+        if let Some(ts) = ts {
+            self.committed_ts.fetch_max(ts, Ordering::AcqRel);
+        }
+        self.committed_end.fetch_max(end, Ordering::AcqRel);
+    }
+
+    fn sync_file(&self, f: &dyn StorageFile) -> Result<(), LogError> {
+        self.sync_count.fetch_add(1, Ordering::Relaxed);
+        f.sync_data().map_err(|e| {
+            self.poison();
+            LogError::Io(e)
+        })
+    }
+
+    /// Group commit: returns once every record below `target` is durable. One
+    /// caller at a time (the leader) runs fdatasync on behalf of everyone whose
+    /// bytes were written before it started; the rest wait on the condvar.
+    fn sync_to(&self, target: u64) -> Result<(), LogError> {
+        let mut st = self.sync_state.lock();
+        loop {
+            if self.poisoned.load(Ordering::Acquire) {
+                return Err(LogError::Poisoned);
+            }
+            if st.synced >= target {
+                return Ok(());
+            }
+            if st.syncing {
+                self.sync_cv.wait(&mut st);
+                continue;
+            }
+            st.syncing = true;
+            drop(st);
+            // Lock order is writer -> sync_state (see roll), so the snapshot is taken
+            // without holding sync_state. All bytes of offsets < snap_end are in
+            // `file` or in older segments, which were synced when they were sealed.
+            let (snap_end, snap_ts, file) = {
+                let w = self.writer.lock();
+                (w.next_offset, w.last_ts, w.active.file.clone())
+            };
+            let res = self.sync_file(&*file);
+            st = self.sync_state.lock();
+            st.syncing = false;
+            if res.is_ok() {
+                st.synced = st.synced.max(snap_end);
+                self.publish(snap_end, snap_ts);
+            }
+            self.sync_cv.notify_all();
+            res?;
+        }
+    }
+
+    fn maybe_roll(&self, w: &mut Writer, ts: i64, batch_len: u64) -> Result<(), LogError> {
+        let roll = {
+            let m = w.active.meta.read();
+            !m.is_empty()
+                && (m.size.saturating_add(batch_len) > self.cfg.segment_max_bytes
+                    || m.first_ts
+                        .is_some_and(|f| ts.saturating_sub(f) >= self.cfg.segment_max_age_ms))
+        };
+        if roll {
+            self.roll(w)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one. The old segment is fsynced
+    /// before the new one exists, so only the last segment can ever be torn.
+    fn roll(&self, w: &mut Writer) -> Result<(), LogError> {
+        let old = w.active.clone();
+        self.sync_file(&*old.file)?;
+        {
+            let mut st = self.sync_state.lock();
+            st.synced = st.synced.max(w.next_offset);
+        }
+        self.publish(w.next_offset, w.last_ts);
+        // The index is a cache (rebuildable, checksummed), so it is not fsynced.
+        let index = format::encode_index(&old.meta.read().to_index_file(old.base));
+        match write_file(&*self.storage, &format::idx_name(old.base), &index) {
+            Ok(()) => old.meta.write().idx_bytes = index.len() as u64,
+            Err(e) => {
+                warn!(segment = old.base, error = %e, "could not write index file; it will be rebuilt")
+            }
+        }
+        let new = self.create_segment(w.next_offset, w.last_ts)?;
+        self.segments.write().push(new.clone());
+        w.active = new;
+        debug!(segment = w.next_offset, "rolled segment");
+        Ok(())
+    }
+
+    fn create_segment(&self, base: u64, ts_floor: Option<i64>) -> Result<Arc<Segment>, LogError> {
+        create_segment(&*self.storage, base, ts_floor, &self.sync_count).inspect_err(|e| {
+            if matches!(e, LogError::Io(_)) {
+                self.poison();
+            }
+        })
+    }
+}
+
+fn write_file(storage: &dyn Storage, name: &str, bytes: &[u8]) -> io::Result<()> {
+    storage.create(name)?.write_all_at(bytes, 0)
+}
+
+/// Creates a segment with its header, durably (file data and directory entry).
+fn create_segment(
+    storage: &dyn Storage,
+    base: u64,
+    ts_floor: Option<i64>,
+    sync_count: &AtomicU64,
+) -> Result<Arc<Segment>, LogError> {
+    let file = storage.create(&format::log_name(base))?;
+    file.write_all_at(
+        &format::encode_segment_header(&SegmentHeader {
+            base_offset: base,
+            ts_floor,
+        }),
+        0,
+    )?;
+    sync_count.fetch_add(1, Ordering::Relaxed);
+    file.sync_data()?;
+    storage.sync_dir()?;
+    Ok(Arc::new(Segment {
+        base,
+        ts_floor,
+        file,
+        meta: RwLock::new(SegMeta::empty(base)),
+    }))
+}
+
+fn read_batch<'a>(
+    rd: &'a mut ChunkReader<'_>,
+    seg: &Segment,
+    pos: u64,
+) -> Result<&'a [u8], LogError> {
+    let head = rd
+        .get(pos, BATCH_HEADER_LEN)?
+        .ok_or_else(|| corrupt(seg.log_name(), pos, "batch header past segment end"))?;
+    let h = format::parse_batch_header(head).map_err(|r| corrupt(seg.log_name(), pos, r))?;
+    rd.get(pos, h.total_len as usize)?
+        .ok_or_else(|| corrupt(seg.log_name(), pos, "batch past segment end"))
+}
+
+fn read_header(file: &dyn StorageFile, len: u64) -> Option<Result<SegmentHeader, &'static str>> {
+    if len < SEGMENT_HEADER_LEN {
+        return None;
+    }
+    let mut b = [0u8; SEGMENT_HEADER_LEN as usize];
+    match read_exact_at(file, &mut b, 0) {
+        Ok(()) => Some(format::decode_segment_header(&b)),
+        Err(_) => Some(Err("unreadable segment header")),
+    }
+}
+
+/// Recovery: loads sealed segments (from `.idx` when valid, else by scanning, where
+/// any damage is an error), then scans the active segment and truncates its torn tail.
+fn recover(
+    storage: &dyn Storage,
+    cfg: &LogConfig,
+    sync_count: &AtomicU64,
+) -> Result<Vec<Arc<Segment>>, LogError> {
+    let mut logs = BTreeSet::new();
+    let mut idxs = HashSet::new();
+    for name in storage.list()? {
+        match format::parse_name(&name) {
+            Some((base, true)) => {
+                logs.insert(base);
+            }
+            Some((base, false)) => {
+                idxs.insert(base);
+            }
+            None => {}
+        }
+    }
+    // Index files without a log are leftovers of an interrupted retention delete.
+    for base in idxs.iter().filter(|b| !logs.contains(b)) {
+        let _ = storage.remove(&format::idx_name(*base));
+    }
+    let Some(&active_base) = logs.last() else {
+        return Ok(vec![create_segment(storage, 0, None, sync_count)?]);
+    };
+    let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(logs.len());
+    for &base in &logs {
+        let name = format::log_name(base);
+        let file = storage.open(&name)?;
+        let len = file.len()?;
+        let expected_base = segments.last().map(|s| s.meta.read().next_offset);
+        if expected_base.is_some_and(|e| e != base) {
+            return Err(corrupt(
+                name,
+                0,
+                format!("segment does not start at expected offset {expected_base:?}"),
+            ));
+        }
+        let prev_ts = segments
+            .last()
+            .and_then(|s| s.meta.read().last_ts.or(s.ts_floor));
+        let seg = if base == active_base {
+            recover_active(storage, file, base, len, prev_ts, cfg, sync_count)?
+        } else {
+            load_sealed(storage, file, base, len, idxs.contains(&base), cfg)?
+        };
+        segments.push(seg);
+    }
+    if idxs.contains(&active_base) {
+        let _ = storage.remove(&format::idx_name(active_base));
+    }
+    Ok(segments)
+}
+
+fn load_sealed(
+    storage: &dyn Storage,
+    file: Arc<dyn StorageFile>,
+    base: u64,
+    len: u64,
+    has_idx: bool,
+    cfg: &LogConfig,
+) -> Result<Arc<Segment>, LogError> {
+    let name = format::log_name(base);
+    let header = match read_header(&*file, len) {
+        Some(Ok(h)) => h,
+        Some(Err(why)) => return Err(corrupt(name, 0, why)),
+        None => return Err(corrupt(name, 0, "sealed segment shorter than its header")),
+    };
+    if header.base_offset != base {
+        return Err(corrupt(
+            name,
+            0,
+            "segment header base offset does not match file name",
+        ));
+    }
+    let idx_name = format::idx_name(base);
+    let mut meta = None;
+    if has_idx {
+        let loaded = storage.open(&idx_name).and_then(|f| {
+            let n = f.len()?;
+            let mut b = vec![
+                0u8;
+                usize::try_from(n)
+                    .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?
+            ];
+            read_exact_at(&*f, &mut b, 0)?;
+            Ok(b)
+        });
+        match loaded.map(|b| {
+            (
+                format::decode_index(&b).map(|f| SegMeta::from_index_file(f, base, len)),
+                b.len(),
+            )
+        }) {
+            Ok((Ok(Some(mut m)), n)) => {
+                m.idx_bytes = n as u64;
+                meta = Some(m);
+            }
+            Ok((Ok(None), _)) => warn!(
+                segment = base,
+                "index file does not match segment; rebuilding"
+            ),
+            Ok((Err(why), _)) => warn!(
+                segment = base,
+                reason = why,
+                "invalid index file; rebuilding"
+            ),
+            Err(e) => warn!(segment = base, error = %e, "unreadable index file; rebuilding"),
+        }
+    }
+    let meta = match meta {
+        Some(m) => m,
+        None => {
+            let out = segment::scan(&*file, base, header.ts_floor, len, cfg.index_interval_bytes)?;
+            if let Some((pos, why)) = out.stopped {
+                // Sealed segments were fsynced before the next one was created, so
+                // damage here is media corruption, not a torn write: refuse to guess.
+                return Err(corrupt(name, pos, why));
+            }
+            let mut m = out.meta;
+            let index = format::encode_index(&m.to_index_file(base));
+            match write_file(storage, &idx_name, &index) {
+                Ok(()) => m.idx_bytes = index.len() as u64,
+                Err(e) => warn!(segment = base, error = %e, "could not write rebuilt index file"),
+            }
+            m
+        }
+    };
+    Ok(Arc::new(Segment {
+        base,
+        ts_floor: header.ts_floor,
+        file,
+        meta: RwLock::new(meta),
+    }))
+}
+
+fn recover_active(
+    storage: &dyn Storage,
+    file: Arc<dyn StorageFile>,
+    base: u64,
+    len: u64,
+    prev_ts: Option<i64>,
+    cfg: &LogConfig,
+    sync_count: &AtomicU64,
+) -> Result<Arc<Segment>, LogError> {
+    let name = format::log_name(base);
+    let header = match read_header(&*file, len) {
+        Some(Ok(h)) => h,
+        // A header-only (or shorter) file is a segment whose creation was interrupted;
+        // nothing can be lost by rewriting it.
+        Some(Err(why)) if len > SEGMENT_HEADER_LEN => return Err(corrupt(name, 0, why)),
+        _ => {
+            warn!(segment = base, len, "rewriting incomplete segment header");
+            drop(file);
+            return create_segment(storage, base, prev_ts, sync_count);
+        }
+    };
+    if header.base_offset != base {
+        return Err(corrupt(
+            name,
+            0,
+            "segment header base offset does not match file name",
+        ));
+    }
+    let out = segment::scan(&*file, base, header.ts_floor, len, cfg.index_interval_bytes)?;
+    if let Some((pos, why)) = out.stopped {
+        warn!(
+            segment = base,
+            position = pos,
+            dropped_bytes = len - pos,
+            reason = why,
+            "truncating torn tail of active segment"
+        );
+        file.truncate(pos)?;
+    }
+    // Whatever survived (e.g. a kill -9 that left bytes in the page cache) is made
+    // durable before it becomes readable.
+    sync_count.fetch_add(1, Ordering::Relaxed);
+    file.sync_data()?;
+    Ok(Arc::new(Segment {
+        base,
+        ts_floor: header.ts_floor,
+        file,
+        meta: RwLock::new(out.meta),
+    }))
+}
+
+fn spawn_flusher(inner: Weak<Inner>, interval_ms: u64) -> Result<Flusher, LogError> {
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let stop2 = stop.clone();
+    let interval = Duration::from_millis(interval_ms.max(1));
+    let handle = std::thread::Builder::new()
+        .name("riffle-log-flush".into())
+        .spawn(move || {
+            let (lock, cv) = &*stop2;
+            loop {
+                {
+                    let mut stopped = lock.lock();
+                    if !*stopped {
+                        cv.wait_for(&mut stopped, interval);
+                    }
+                    if *stopped {
+                        return;
+                    }
+                }
+                let Some(inner) = inner.upgrade() else { return };
+                let target = inner.writer.lock().next_offset;
+                match inner.sync_to(target) {
+                    Ok(()) | Err(LogError::Poisoned) => {}
+                    Err(e) => warn!(error = %e, "background flush failed"),
+                }
+            }
+        })?;
+    Ok(Flusher {
+        stop,
+        handle: Some(handle),
+    })
+}

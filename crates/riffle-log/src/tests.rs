@@ -1,0 +1,561 @@
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::format::{self, SEGMENT_HEADER_LEN};
+use crate::{LogConfig, LogError, ShardLog, SimStorage, SyncPolicy};
+
+fn cfg(sync: SyncPolicy) -> LogConfig {
+    LogConfig {
+        segment_max_bytes: 1024,
+        segment_max_age_ms: 1_000_000,
+        index_interval_bytes: 128,
+        sync,
+    }
+}
+
+fn val(i: u64) -> Vec<u8> {
+    format!("value-{i:05}").into_bytes()
+}
+
+/// Appends `n` single-record batches with timestamps 1000 + i*10.
+fn fill(log: &ShardLog, n: u64) {
+    for i in 0..n {
+        let v = val(i);
+        let info = log.append(1000 + i as i64 * 10, &[(b"k", &v)]).unwrap();
+        assert_eq!(info.first_offset, i);
+    }
+}
+
+fn offsets(log: &ShardLog, from: u64) -> Vec<u64> {
+    log.read(from, usize::MAX, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|r| r.offset)
+        .collect()
+}
+
+fn sim_log(sim: &Arc<SimStorage>, c: LogConfig) -> ShardLog {
+    ShardLog::open_with_storage(sim.clone(), c).unwrap()
+}
+
+#[test]
+fn append_read_round_trip_with_dense_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = ShardLog::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!(
+        (
+            log.start_offset(),
+            log.end_offset(),
+            log.last_timestamp_ms()
+        ),
+        (0, 0, None)
+    );
+    assert!(log.read(0, 10, 1000).unwrap().is_empty());
+    let a = log
+        .append(5, &[(b"k0", b"v0"), (b"", b""), (b"k2", b"v2")])
+        .unwrap();
+    assert_eq!((a.first_offset, a.timestamp_ms), (0, 5));
+    let b = log.append(7, &[(b"k3", b"v3")]).unwrap();
+    assert_eq!(b.first_offset, 3);
+    assert_eq!(log.end_offset(), 4);
+    let recs = log.read(0, 100, 1 << 20).unwrap();
+    let got: Vec<_> = recs
+        .iter()
+        .map(|r| (r.offset, r.timestamp_ms, r.key.clone(), r.value.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, 5, b"k0".to_vec(), b"v0".to_vec()),
+            (1, 5, vec![], vec![]),
+            (2, 5, b"k2".to_vec(), b"v2".to_vec()),
+            (3, 7, b"k3".to_vec(), b"v3".to_vec()),
+        ]
+    );
+    assert_eq!(offsets(&log, 2), vec![2, 3]);
+    assert!(log.read(4, 10, 100).unwrap().is_empty());
+    assert!(matches!(log.append(8, &[]), Err(LogError::EmptyBatch)));
+}
+
+#[test]
+fn timestamps_are_clamped_non_decreasing() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    assert_eq!(log.append(100, &[(b"", b"a")]).unwrap().timestamp_ms, 100);
+    assert_eq!(log.append(50, &[(b"", b"b")]).unwrap().timestamp_ms, 100);
+    assert_eq!(log.append(120, &[(b"", b"c")]).unwrap().timestamp_ms, 120);
+    let ts: Vec<_> = log
+        .read(0, 10, 1000)
+        .unwrap()
+        .iter()
+        .map(|r| r.timestamp_ms)
+        .collect();
+    assert_eq!(ts, vec![100, 100, 120]);
+    assert_eq!(log.last_timestamp_ms(), Some(120));
+}
+
+#[test]
+fn read_honours_max_records_and_max_bytes() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    fill(&log, 50); // each record: 1 byte key + 11 byte value = 12 bytes
+    assert_eq!(offsets(&log, 0).len(), 50);
+    assert_eq!(
+        log.read(3, 4, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|r| r.offset)
+            .collect::<Vec<_>>(),
+        vec![3, 4, 5, 6]
+    );
+    assert_eq!(log.read(10, 100, 36).unwrap().len(), 3);
+    assert_eq!(log.read(10, 100, 35).unwrap().len(), 2);
+    // Always at least one record, even if it alone exceeds max_bytes.
+    assert_eq!(log.read(10, 100, 1).unwrap().len(), 1);
+    assert!(log.read(10, 0, 100).unwrap().is_empty());
+    // Limits work across segment boundaries too.
+    assert!(log.segment_count() > 1);
+    assert_eq!(offsets(&log, 0), (0..50).collect::<Vec<_>>());
+}
+
+#[test]
+fn offset_for_timestamp_uses_time_order() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    fill(&log, 60); // ts = 1000, 1010, ..., 1590
+    assert!(log.segment_count() > 2);
+    assert_eq!(log.offset_for_timestamp(i64::MIN).unwrap(), 0);
+    assert_eq!(log.offset_for_timestamp(1000).unwrap(), 0);
+    assert_eq!(log.offset_for_timestamp(1001).unwrap(), 1);
+    assert_eq!(log.offset_for_timestamp(1250).unwrap(), 25);
+    assert_eq!(log.offset_for_timestamp(1255).unwrap(), 26);
+    assert_eq!(log.offset_for_timestamp(1590).unwrap(), 59);
+    assert_eq!(log.offset_for_timestamp(1591).unwrap(), 60);
+    for t in 990..1600 {
+        let expect = ((t - 1000).max(0) as u64).div_ceil(10);
+        assert_eq!(log.offset_for_timestamp(t).unwrap(), expect, "ts {t}");
+    }
+}
+
+#[test]
+fn rolls_by_size() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Never));
+    fill(&log, 100);
+    let logs: Vec<_> = sim
+        .file_names()
+        .into_iter()
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    assert_eq!(logs.len(), log.segment_count());
+    assert!(logs.len() >= 5, "{logs:?}");
+    for n in &logs {
+        let len = sim.read_file(n).unwrap().len() as u64;
+        assert!(len <= 1024, "{n} has {len} bytes");
+    }
+    // Every sealed segment has an index file; the active one does not.
+    let idx = sim
+        .file_names()
+        .into_iter()
+        .filter(|n| n.ends_with(".idx"))
+        .count();
+    assert_eq!(idx, logs.len() - 1);
+    assert_eq!(offsets(&log, 0), (0..100).collect::<Vec<_>>());
+}
+
+#[test]
+fn oversized_single_batch_gets_its_own_segment() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    fill(&log, 2);
+    let big = vec![7u8; 5000];
+    assert_eq!(log.append(2000, &[(b"", &big)]).unwrap().first_offset, 2);
+    assert_eq!(log.append(2000, &[(b"", b"x")]).unwrap().first_offset, 3);
+    assert_eq!(log.segment_count(), 3);
+    assert_eq!(log.read(2, 1, 1).unwrap()[0].value, big);
+}
+
+#[test]
+fn rolls_by_age() {
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        segment_max_bytes: 1 << 20,
+        segment_max_age_ms: 100,
+        ..cfg(SyncPolicy::Always)
+    };
+    let log = sim_log(&sim, c);
+    log.append(0, &[(b"", b"a")]).unwrap();
+    log.append(99, &[(b"", b"b")]).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.append(100, &[(b"", b"c")]).unwrap();
+    assert_eq!(log.segment_count(), 2);
+    log.append(150, &[(b"", b"d")]).unwrap();
+    assert_eq!(log.segment_count(), 2);
+    log.append(200, &[(b"", b"e")]).unwrap();
+    assert_eq!(log.segment_count(), 3);
+    assert_eq!(offsets(&log, 0), vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn reopen_restores_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(SyncPolicy::Always);
+    let (before, segs, disk) = {
+        let log = ShardLog::open(dir.path(), c.clone()).unwrap();
+        fill(&log, 80);
+        log.append(5000, &[(b"a", b"1"), (b"b", b"2")]).unwrap();
+        (
+            log.read(0, usize::MAX, usize::MAX).unwrap(),
+            log.segment_count(),
+            log.disk_bytes(),
+        )
+    };
+    let log = ShardLog::open(dir.path(), c).unwrap();
+    assert_eq!(log.read(0, usize::MAX, usize::MAX).unwrap(), before);
+    assert_eq!((log.start_offset(), log.end_offset()), (0, 82));
+    assert_eq!(log.last_timestamp_ms(), Some(5000));
+    assert_eq!(log.segment_count(), segs);
+    assert_eq!(log.disk_bytes(), disk);
+    assert_eq!(log.offset_for_timestamp(1255).unwrap(), 26);
+    assert_eq!(
+        log.append(10, &[(b"", b"z")]).unwrap(),
+        crate::AppendInfo {
+            first_offset: 82,
+            timestamp_ms: 5000
+        }
+    );
+}
+
+#[test]
+fn opening_a_locked_directory_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let _a = ShardLog::open(dir.path(), LogConfig::default()).unwrap();
+    assert!(matches!(
+        ShardLog::open(dir.path(), LogConfig::default()),
+        Err(LogError::Io(_))
+    ));
+}
+
+#[test]
+fn delete_before_frees_whole_segments() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    fill(&log, 100); // ts 1000..1990
+    let segs = log.segment_count();
+    let disk = log.disk_bytes();
+    assert_eq!(log.delete_before(1000).unwrap(), 0);
+    assert_eq!(log.start_offset(), 0);
+
+    let freed = log.delete_before(1405).unwrap();
+    let start = log.start_offset();
+    assert!(start > 0 && start <= 41, "start {start}");
+    assert!(freed > 0);
+    assert_eq!(log.disk_bytes(), disk - freed);
+    assert!(log.segment_count() < segs);
+    // Whole segments only: the record just before start is expired, and the
+    // remaining first segment still holds a record at/after the cutoff.
+    let recs = log.read(0, usize::MAX, usize::MAX).unwrap();
+    assert_eq!(recs[0].offset, start);
+    assert_eq!(recs.len() as u64, 100 - start);
+    assert!(1000 + (start as i64 - 1) * 10 < 1405);
+    // Files are gone from storage too.
+    let logs = sim
+        .file_names()
+        .into_iter()
+        .filter(|n| n.ends_with(".log"))
+        .count();
+    assert_eq!(logs, log.segment_count());
+    assert!(!sim.file_names().contains(&format::log_name(0)));
+    assert!(!sim.file_names().contains(&format::idx_name(0)));
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), start);
+
+    // Survives reopen.
+    drop(log);
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    assert_eq!(log.start_offset(), start);
+    assert_eq!(log.end_offset(), 100);
+}
+
+#[test]
+fn delete_before_expires_an_idle_active_segment() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    fill(&log, 100);
+    let freed = log.delete_before(10_000).unwrap();
+    assert!(freed > 0);
+    assert_eq!(
+        (log.start_offset(), log.end_offset(), log.segment_count()),
+        (100, 100, 1)
+    );
+    assert_eq!(log.disk_bytes(), SEGMENT_HEADER_LEN);
+    assert!(log.read(0, 10, 100).unwrap().is_empty());
+    assert_eq!(log.last_timestamp_ms(), Some(1990));
+    // The timestamp floor survives a reopen even though every record is gone.
+    drop(log);
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    assert_eq!(log.last_timestamp_ms(), Some(1990));
+    assert_eq!(
+        log.append(5, &[(b"", b"x")]).unwrap(),
+        crate::AppendInfo {
+            first_offset: 100,
+            timestamp_ms: 1990
+        }
+    );
+}
+
+fn idx_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".idx"))
+        .map(|n| (n.clone(), std::fs::read(dir.join(&n)).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn index_rebuilt_when_deleted_or_corrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(SyncPolicy::Always);
+    let before = {
+        let log = ShardLog::open(dir.path(), c.clone()).unwrap();
+        fill(&log, 60);
+        log.read(0, usize::MAX, usize::MAX).unwrap()
+    };
+    let original = idx_files(dir.path());
+    assert!(original.len() >= 2);
+    // Delete one, corrupt one (checksum), and make one describe the wrong length.
+    std::fs::remove_file(dir.path().join(&original[0].0)).unwrap();
+    let mut bad = original[1].1.clone();
+    bad[70] ^= 0xff;
+    std::fs::write(dir.path().join(&original[1].0), bad).unwrap();
+    std::fs::write(dir.path().join(&original[2].0), b"short").unwrap();
+
+    let log = ShardLog::open(dir.path(), c).unwrap();
+    assert_eq!(
+        idx_files(dir.path()),
+        original,
+        "rebuilt index files must match the originals byte for byte"
+    );
+    assert_eq!(log.read(0, usize::MAX, usize::MAX).unwrap(), before);
+    assert_eq!(log.offset_for_timestamp(1333).unwrap(), 34);
+}
+
+#[test]
+fn reads_seek_through_the_sparse_index() {
+    // Corrupt the first batch of a sealed segment behind the log's back: reading from
+    // its start fails, but reading from a later indexed batch does not touch it.
+    let dir = tempfile::tempdir().unwrap();
+    let c = LogConfig {
+        segment_max_bytes: 1 << 20,
+        index_interval_bytes: 64,
+        ..cfg(SyncPolicy::Always)
+    };
+    let log = ShardLog::open(dir.path(), c).unwrap();
+    fill(&log, 20);
+    let path = dir.path().join(format::log_name(0));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let p = SEGMENT_HEADER_LEN as usize + 40; // inside batch 0's records
+    bytes[p] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    assert!(matches!(log.read(0, 1, 100), Err(LogError::Corrupt { .. })));
+    assert_eq!(offsets(&log, 10), (10..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn corrupt_sealed_segment_is_an_error_on_open() {
+    let sim = Arc::new(SimStorage::new());
+    {
+        let log = sim_log(&sim, cfg(SyncPolicy::Always));
+        fill(&log, 60);
+    }
+    let name = format::log_name(0);
+    let mut bytes = sim.read_file(&name).unwrap();
+    bytes[SEGMENT_HEADER_LEN as usize + 40] ^= 1;
+    sim.write_file(&name, &bytes);
+    // With a valid .idx the segment is trusted at open; the damage shows on read.
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    assert!(matches!(log.read(0, 1, 100), Err(LogError::Corrupt { .. })));
+    drop(log);
+    // Without it, the rebuild scan refuses to silently drop data.
+    sim.write_file(&format::idx_name(0), b"");
+    let err = ShardLog::open_with_storage(sim.clone(), cfg(SyncPolicy::Always))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, LogError::Corrupt { position, .. } if position == SEGMENT_HEADER_LEN),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_middle_segment_is_an_error() {
+    let sim = Arc::new(SimStorage::new());
+    {
+        let log = sim_log(&sim, cfg(SyncPolicy::Always));
+        fill(&log, 60);
+    }
+    let names: Vec<_> = sim
+        .file_names()
+        .into_iter()
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    crate::Storage::remove(&*sim, &names[1]).unwrap();
+    assert!(matches!(
+        ShardLog::open_with_storage(sim.clone(), cfg(SyncPolicy::Always)),
+        Err(LogError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn failed_sync_poisons_the_log() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    fill(&log, 3);
+    sim.fail_next_syncs(1);
+    let err = log.append(2000, &[(b"", b"lost")]).unwrap_err();
+    assert!(matches!(err, LogError::Io(_)), "{err}");
+    assert!(log.is_poisoned());
+    // Never visible, and every later write is refused.
+    assert_eq!(log.end_offset(), 3);
+    assert_eq!(offsets(&log, 0), vec![0, 1, 2]);
+    assert!(matches!(
+        log.append(2001, &[(b"", b"x")]),
+        Err(LogError::Poisoned)
+    ));
+    assert!(matches!(log.sync(), Err(LogError::Poisoned)));
+    // Reopening runs recovery and accepts writes again.
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    assert_eq!(log.end_offset(), 3);
+    assert_eq!(log.append(2002, &[(b"", b"y")]).unwrap().first_offset, 3);
+}
+
+#[test]
+fn failed_sync_while_rolling_poisons_the_log() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Never));
+    fill(&log, 5);
+    sim.fail_next_syncs(1);
+    let big = vec![0u8; 2000];
+    assert!(matches!(
+        log.append(3000, &[(b"", &big)]),
+        Err(LogError::Io(_))
+    ));
+    assert!(matches!(
+        log.append(3000, &[(b"", b"")]),
+        Err(LogError::Poisoned)
+    ));
+}
+
+#[test]
+fn always_policy_survives_crash() {
+    let sim = Arc::new(SimStorage::new());
+    {
+        let log = sim_log(&sim, cfg(SyncPolicy::Always));
+        fill(&log, 30);
+    }
+    sim.crash_torn(7);
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    assert_eq!(offsets(&log, 0), (0..30).collect::<Vec<_>>());
+}
+
+#[test]
+fn torn_tail_is_truncated_and_appends_continue() {
+    let c = LogConfig {
+        segment_max_bytes: 1 << 20,
+        ..cfg(SyncPolicy::Never)
+    };
+    let active = format::log_name(0);
+    // Find a seed whose kept prefix ends mid-batch.
+    for seed in 0..100 {
+        let sim = Arc::new(SimStorage::new());
+        {
+            let log = sim_log(&sim, c.clone());
+            fill(&log, 10);
+            log.sync().unwrap();
+            for i in 10..20u64 {
+                log.append(5000, &[(b"k", &val(i))]).unwrap();
+            }
+        }
+        sim.crash_torn(seed);
+        let crashed_len = sim.read_file(&active).unwrap().len();
+        let log = sim_log(&sim, c.clone());
+        let recovered_len = sim.read_file(&active).unwrap().len();
+        if recovered_len == crashed_len {
+            continue; // prefix happened to end on a batch boundary
+        }
+        assert!(recovered_len < crashed_len);
+        let end = log.end_offset();
+        assert!((10..20).contains(&end), "end {end}");
+        assert_eq!(offsets(&log, 0), (0..end).collect::<Vec<_>>());
+        for r in log.read(0, 100, usize::MAX).unwrap() {
+            assert_eq!(r.value, val(r.offset));
+        }
+        assert_eq!(
+            log.append(6000, &[(b"", b"next")]).unwrap().first_offset,
+            end
+        );
+        assert_eq!(log.read(end, 1, 1).unwrap()[0].value, b"next");
+        return;
+    }
+    panic!("no seed produced a torn batch");
+}
+
+#[test]
+fn never_policy_loses_unsynced_data_until_sync() {
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        segment_max_bytes: 1 << 20,
+        ..cfg(SyncPolicy::Never)
+    };
+    {
+        let log = sim_log(&sim, c.clone());
+        fill(&log, 5);
+        log.sync().unwrap();
+        log.append(2000, &[(b"", b"unsynced")]).unwrap();
+        assert_eq!(log.end_offset(), 6); // visible once written
+    }
+    sim.crash();
+    let log = sim_log(&sim, c);
+    assert_eq!(log.end_offset(), 5);
+}
+
+#[test]
+fn interval_policy_flushes_in_the_background() {
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        segment_max_bytes: 1 << 20,
+        ..cfg(SyncPolicy::IntervalMs(5))
+    };
+    {
+        let log = sim_log(&sim, c.clone());
+        let at_open = log.sync_count();
+        fill(&log, 5);
+        // No explicit sync: wait for the flusher to run once after the appends.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while log.sync_count() == at_open {
+            assert!(std::time::Instant::now() < deadline, "flusher never ran");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+    sim.crash();
+    let log = sim_log(&sim, c);
+    assert_eq!(log.end_offset(), 5);
+}
+
+#[test]
+fn rejects_oversized_batch() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Never));
+    let huge = vec![0u8; crate::MAX_BATCH_BYTES];
+    assert!(matches!(
+        log.append(0, &[(b"", &huge)]),
+        Err(LogError::BatchTooLarge { .. })
+    ));
+    assert_eq!(log.end_offset(), 0);
+}

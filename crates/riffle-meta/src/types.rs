@@ -1,0 +1,49 @@
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Lifecycle state as stored. `until_ms` on the stream says when a timed
+/// transition (CREATING → ACTIVE, UPDATING → ACTIVE, DELETING → gone) completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamState {
+    Creating,
+    Active,
+    Updating,
+    Deleting,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardMeta {
+    /// The number in `shardId-%012d`; never reused within a stream.
+    pub index: u32,
+    /// Hash keys are 128-bit; stored as decimal strings to stay JSON-safe.
+    pub starting_hash_key: String,
+    pub ending_hash_key: String,
+    /// Shard creation time (epoch ms); its seconds are encoded in every sequence number.
+    pub created_ms: i64,
+    pub parent: Option<u32>,
+    pub adjacent_parent: Option<u32>,
+    /// Set when a reshard closes the shard: the time and the log offset one past its last record.
+    pub closed_ms: Option<i64>,
+    pub end_offset: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamMeta {
+    pub name: String,
+    /// Unique per creation: names the data directory, so deleting and
+    /// re-creating a stream of the same name never mixes their records.
+    pub uid: String,
+    pub created_ms: i64,
+    pub state: StreamState,
+    pub until_ms: Option<i64>,
+    pub retention_hours: u32,
+    /// `PROVISIONED` or `ON_DEMAND`.
+    pub mode: String,
+    pub max_record_size_kib: u32,
+    pub shards: Vec<ShardMeta>,
+    pub next_shard_index: u32,
+    pub tags: BTreeMap<String, String>,
+    pub encryption_key: Option<String>,
+    pub shard_level_metrics: Vec<String>,
+    pub warm_throughput_mibps: Option<i64>,
+}

@@ -1,0 +1,17 @@
+//! Kinesis Data Streams API shapes (`Kinesis_20131202`), the blob and timestamp
+//! newtypes that encode differently per wire format, and [`ApiError`], the
+//! `(__type, message, HTTP status)` triple every layer's error maps to at the edge.
+//!
+//! Inputs are plain structs filled by `riffle-protocol` after type checks and
+//! validation; outputs derive `Serialize` and are encoded by `riffle-protocol`
+//! as JSON or CBOR. No I/O lives here.
+
+mod error;
+mod ops;
+mod shapes;
+mod values;
+
+pub use error::ApiError;
+pub use ops::Operation;
+pub use shapes::*;
+pub use values::{Blob, Timestamp};

@@ -1,0 +1,255 @@
+//! Checks the schema table against the botocore model (`kinesis/2013-12-02`):
+//! every member of every served operation's input, recursively, with its
+//! type, required-ness, min/max, pattern and enum. Skipped (with a note) when
+//! the model is not installed; set `BOTOCORE_KINESIS_MODEL` to point at
+//! `service-2.json` or `service-2.json.gz`.
+
+use riffle_model::Operation;
+use riffle_protocol::schema::{input_schema, Con, Member, Ty};
+use serde_json::Value as J;
+use std::collections::BTreeSet;
+
+const DEFAULT_MODEL: &str =
+    "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/botocore/data/kinesis/2013-12-02/service-2.json.gz";
+
+fn load_model() -> Option<J> {
+    let path =
+        std::env::var("BOTOCORE_KINESIS_MODEL").unwrap_or_else(|_| DEFAULT_MODEL.to_string());
+    let candidates = [path.clone(), path.trim_end_matches(".gz").to_string()];
+    for p in candidates {
+        if !std::path::Path::new(&p).exists() {
+            continue;
+        }
+        let bytes = if p.ends_with(".gz") {
+            std::process::Command::new("gzip")
+                .args(["-dc", &p])
+                .output()
+                .ok()?
+                .stdout
+        } else {
+            std::fs::read(&p).ok()?
+        };
+        return serde_json::from_slice(&bytes).ok();
+    }
+    None
+}
+
+fn check_member(
+    shapes: &J,
+    shape_name: &str,
+    member: &Member,
+    required: bool,
+    path: &str,
+    problems: &mut Vec<String>,
+) {
+    let shape = &shapes[shape_name];
+    let t = shape["type"].as_str().unwrap_or("");
+    if member.required != required {
+        problems.push(format!(
+            "{path}: required={} but model says {required}",
+            member.required
+        ));
+    }
+    let ty_ok = matches!(
+        (t, &member.ty),
+        ("string", Ty::Str)
+            | ("integer" | "long", Ty::Int)
+            | ("boolean", Ty::Bool)
+            | ("blob", Ty::Blob)
+            | ("timestamp", Ty::Timestamp)
+            | ("list", Ty::List(_))
+            | ("map", Ty::Map(_))
+            | ("structure", Ty::Struct(_))
+    );
+    if !ty_ok {
+        problems.push(format!("{path}: model type {t}, schema {:?}", member.ty));
+    }
+    let has = |pred: &dyn Fn(&Con) -> bool| member.cons.iter().any(pred);
+    let min = shape["min"].as_i64();
+    let max = shape["max"].as_i64();
+    match t {
+        "integer" | "long" => {
+            if let Some(min) = min {
+                if !has(&|c| matches!(c, Con::Min(v) if *v == min)) {
+                    problems.push(format!("{path}: missing Min({min})"));
+                }
+            }
+            if let Some(max) = max {
+                if !has(&|c| matches!(c, Con::Max(v) if *v == max)) {
+                    problems.push(format!("{path}: missing Max({max})"));
+                }
+            }
+            if member.cons.iter().any(|c| match c {
+                Con::Min(v) => Some(*v) != min,
+                Con::Max(v) => Some(*v) != max,
+                _ => true,
+            }) {
+                problems.push(format!(
+                    "{path}: constraints beyond the model: {:?}",
+                    member.cons
+                ));
+            }
+        }
+        _ => {
+            if let Some(min) = min.filter(|m| *m > 0) {
+                if !has(&|c| matches!(c, Con::MinLen(v) if *v as i64 == min)) {
+                    problems.push(format!("{path}: missing MinLen({min})"));
+                }
+            }
+            if let Some(max) = max {
+                if !has(&|c| matches!(c, Con::MaxLen(v) if *v as i64 == max)) {
+                    problems.push(format!("{path}: missing MaxLen({max})"));
+                }
+            }
+            for c in member.cons {
+                let ok = match c {
+                    Con::MinLen(v) => min == Some(*v as i64),
+                    Con::MaxLen(v) => max == Some(*v as i64),
+                    Con::Pattern(p) => shape["pattern"].as_str() == Some(p.source()),
+                    Con::Enum(values) => {
+                        let model: BTreeSet<&str> = shape["enum"]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(J::as_str).collect())
+                            .unwrap_or_default();
+                        model == values.iter().copied().collect()
+                    }
+                    Con::ChildLen(lo, hi) => {
+                        elem_bounds(shapes, &shape["member"]["shape"]) == (*lo as i64, *hi as i64)
+                    }
+                    Con::KeyLen(lo, hi) => {
+                        elem_bounds(shapes, &shape["key"]["shape"]) == (*lo as i64, *hi as i64)
+                    }
+                    Con::ValLen(lo, hi) => {
+                        elem_bounds(shapes, &shape["value"]["shape"]) == (*lo as i64, *hi as i64)
+                    }
+                    Con::Min(_) | Con::Max(_) => false,
+                };
+                if !ok {
+                    problems.push(format!(
+                        "{path}: {c:?} does not match the model shape {shape}"
+                    ));
+                }
+            }
+            if let Some(p) = shape["pattern"].as_str() {
+                if !has(&|c| matches!(c, Con::Pattern(x) if x.source() == p)) {
+                    problems.push(format!("{path}: missing pattern {p}"));
+                }
+            }
+            if shape["enum"].is_array() && !has(&|c| matches!(c, Con::Enum(_))) {
+                problems.push(format!("{path}: missing enum"));
+            }
+        }
+    }
+    match (&member.ty, t) {
+        (Ty::Struct(children), "structure") => {
+            check_struct(shapes, shape_name, children, path, problems)
+        }
+        (Ty::List(elem), "list") => {
+            let elem_shape = shape["member"]["shape"].as_str().unwrap_or("");
+            if let Ty::Struct(children) = elem.ty {
+                check_struct(shapes, elem_shape, children, &format!("{path}[]"), problems);
+            } else if let (Ty::Str, Some(lo)) = (&elem.ty, shapes[elem_shape]["min"].as_i64()) {
+                // String elements with bounds must be covered by ChildLen.
+                let hi = shapes[elem_shape]["max"].as_i64().unwrap_or(i64::MAX);
+                if !has(&|c| matches!(c, Con::ChildLen(a, b) if *a as i64 == lo && *b as i64 == hi))
+                {
+                    problems.push(format!("{path}: element bounds {lo}..{hi} not checked"));
+                }
+            }
+        }
+        (Ty::Map(_), "map") => {
+            for (which, ctor) in [("key", "KeyLen"), ("value", "ValLen")] {
+                let s = &shapes[shape[which]["shape"].as_str().unwrap_or("")];
+                if s["min"].is_i64() || s["max"].is_i64() {
+                    let bounds = (
+                        s["min"].as_i64().unwrap_or(0),
+                        s["max"].as_i64().unwrap_or(i64::MAX),
+                    );
+                    let found = member.cons.iter().any(|c| match c {
+                        Con::KeyLen(a, b) if ctor == "KeyLen" => (*a as i64, *b as i64) == bounds,
+                        Con::ValLen(a, b) if ctor == "ValLen" => (*a as i64, *b as i64) == bounds,
+                        _ => false,
+                    });
+                    if !found {
+                        problems.push(format!("{path}: map {which} bounds {bounds:?} not checked"));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn elem_bounds(shapes: &J, name: &J) -> (i64, i64) {
+    let s = &shapes[name.as_str().unwrap_or("")];
+    (
+        s["min"].as_i64().unwrap_or(0),
+        s["max"].as_i64().unwrap_or(i64::MAX),
+    )
+}
+
+fn check_struct(
+    shapes: &J,
+    shape_name: &str,
+    members: &[Member],
+    path: &str,
+    problems: &mut Vec<String>,
+) {
+    let shape = &shapes[shape_name];
+    let required: BTreeSet<&str> = shape["required"]
+        .as_array()
+        .map(|a| a.iter().filter_map(J::as_str).collect())
+        .unwrap_or_default();
+    let model_members = shape["members"].as_object().cloned().unwrap_or_default();
+    let ours: BTreeSet<&str> = members.iter().map(|m| m.name).collect();
+    let theirs: BTreeSet<&str> = model_members.keys().map(String::as_str).collect();
+    if ours != theirs {
+        problems.push(format!(
+            "{path}: members differ: schema {ours:?} model {theirs:?}"
+        ));
+    }
+    for m in members {
+        if let Some(spec) = model_members.get(m.name) {
+            let child = spec["shape"].as_str().unwrap_or("");
+            check_member(
+                shapes,
+                child,
+                m,
+                required.contains(m.name),
+                &format!("{path}.{}", m.name),
+                problems,
+            );
+        }
+    }
+}
+
+#[test]
+fn schema_matches_botocore() {
+    let Some(model) = load_model() else {
+        eprintln!("botocore kinesis model not found; skipping (set BOTOCORE_KINESIS_MODEL)");
+        return;
+    };
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for op in Operation::ALL {
+        let Some(members) = input_schema(*op) else {
+            continue;
+        };
+        let input = model["operations"][op.name()]["input"]["shape"]
+            .as_str()
+            .unwrap_or("");
+        assert!(
+            !input.is_empty(),
+            "{} has no input shape in the model",
+            op.name()
+        );
+        check_struct(&model["shapes"], input, members, op.name(), &mut problems);
+        checked += 1;
+    }
+    assert_eq!(checked, 20);
+    assert!(
+        problems.is_empty(),
+        "schema vs botocore:\n{}",
+        problems.join("\n")
+    );
+}

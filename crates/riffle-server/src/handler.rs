@@ -1,0 +1,189 @@
+use crate::errors::to_api_error;
+use crate::ServerConfig;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use base64::Engine as _;
+use rand::RngCore;
+use riffle_model::{Input, Operation, Output};
+use riffle_protocol::{
+    decode_request, encode_error, encode_output, Decoded, HttpRequestView, WireResponse,
+};
+use riffle_streams::{Engine, StreamsError};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone)]
+pub struct AppState {
+    engine: Arc<Engine>,
+    cfg: Arc<ServerConfig>,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<Engine>, cfg: ServerConfig) -> Self {
+        AppState {
+            engine,
+            cfg: Arc::new(cfg),
+        }
+    }
+}
+
+/// Every method and path goes to one handler: AWS ignores the path and
+/// answers wrong methods itself, so axum's own 404/405 must never show.
+pub fn router(state: AppState) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+const EXPOSE_HEADERS: &str =
+    "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date";
+
+async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let origin = parts.headers.contains_key("origin");
+
+    let body = match axum::body::to_bytes(body, state.cfg.max_request_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            let resp = WireResponse {
+                status: 413,
+                content_type: None,
+                body: Vec::new(),
+            };
+            return finish(resp, &request_id, origin);
+        }
+    };
+
+    if parts.method == Method::OPTIONS && origin {
+        return cors_preflight(&parts.headers, &request_id);
+    }
+
+    let h = &parts.headers;
+    let view = HttpRequestView {
+        method: parts.method.as_str(),
+        content_type: header(h, "content-type"),
+        target: header(h, "x-amz-target"),
+        authorization: header(h, "authorization"),
+        has_date_header: h.contains_key("x-amz-date") || h.contains_key("date"),
+        query: parts.uri.query(),
+        body: &body,
+    };
+    let (resp, op) = match decode_request(&view) {
+        Decoded::Reply(resp) => (resp, None),
+        Decoded::Unsupported { op, format } => {
+            let err = riffle_model::ApiError::new(
+                "UnknownOperationException",
+                format!("Riffle does not implement {} yet.", op.name()),
+            );
+            (encode_error(format, &err), Some(op))
+        }
+        Decoded::Call { op, format, input } => {
+            let resp = match dispatch(&state.engine, input).await {
+                Ok(out) => encode_output(format, &out),
+                Err(e) => encode_error(format, &to_api_error(e)),
+            };
+            (resp, Some(op))
+        }
+    };
+    tracing::debug!(
+        request_id,
+        op = op.map(Operation::name).unwrap_or("-"),
+        status = resp.status,
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    finish(resp, &request_id, origin)
+}
+
+async fn dispatch(engine: &Engine, input: Input) -> Result<Output, StreamsError> {
+    Ok(match input {
+        Input::CreateStream(i) => engine.create_stream(i).await.map(|_| Output::Empty)?,
+        Input::DeleteStream(i) => engine.delete_stream(i).await.map(|_| Output::Empty)?,
+        Input::DescribeStream(i) => Output::DescribeStream(engine.describe_stream(i).await?),
+        Input::DescribeStreamSummary(i) => {
+            Output::DescribeStreamSummary(engine.describe_stream_summary(i).await?)
+        }
+        Input::ListStreams(i) => Output::ListStreams(engine.list_streams(i).await?),
+        Input::ListShards(i) => Output::ListShards(engine.list_shards(i).await?),
+        Input::PutRecord(i) => Output::PutRecord(engine.put_record(i).await?),
+        Input::PutRecords(i) => Output::PutRecords(engine.put_records(i).await?),
+        Input::GetShardIterator(i) => Output::GetShardIterator(engine.get_shard_iterator(i).await?),
+        Input::GetRecords(i) => Output::GetRecords(engine.get_records(i).await?),
+        Input::IncreaseStreamRetentionPeriod(i) => {
+            engine.increase_retention(i).await.map(|_| Output::Empty)?
+        }
+        Input::DecreaseStreamRetentionPeriod(i) => {
+            engine.decrease_retention(i).await.map(|_| Output::Empty)?
+        }
+        Input::AddTagsToStream(i) => engine.add_tags(i).await.map(|_| Output::Empty)?,
+        Input::RemoveTagsFromStream(i) => engine.remove_tags(i).await.map(|_| Output::Empty)?,
+        Input::ListTagsForStream(i) => {
+            Output::ListTagsForStream(engine.list_tags_for_stream(i).await?)
+        }
+        Input::TagResource(i) => engine.tag_resource(i).await.map(|_| Output::Empty)?,
+        Input::UntagResource(i) => engine.untag_resource(i).await.map(|_| Output::Empty)?,
+        Input::ListTagsForResource(i) => {
+            Output::ListTagsForResource(engine.list_tags_for_resource(i).await?)
+        }
+        Input::DescribeLimits => Output::DescribeLimits(engine.describe_limits().await?),
+        Input::UpdateMaxRecordSize(i) => engine
+            .update_max_record_size(i)
+            .await
+            .map(|_| Output::Empty)?,
+    })
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn finish(resp: WireResponse, request_id: &str, origin: bool) -> Response {
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("x-amzn-RequestId", request_id);
+    if let Some(ct) = resp.content_type {
+        builder = builder.header("content-type", ct);
+    }
+    if origin {
+        builder = builder
+            .header("access-control-allow-origin", "*")
+            .header("access-control-expose-headers", EXPOSE_HEADERS);
+    } else {
+        builder = builder.header("x-amz-id-2", amz_id_2());
+    }
+    builder.body(Body::from(resp.body)).unwrap_or_else(|_| {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}
+
+fn cors_preflight(h: &HeaderMap, request_id: &str) -> Response {
+    let mut r = Response::new(Body::empty());
+    let headers = r.headers_mut();
+    let put = |headers: &mut HeaderMap, name: &'static str, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            headers.insert(name, v);
+        }
+    };
+    put(headers, "x-amzn-RequestId", request_id);
+    put(headers, "access-control-allow-origin", "*");
+    put(headers, "access-control-max-age", "172800");
+    if let Some(v) = header(h, "access-control-request-headers") {
+        put(headers, "access-control-allow-headers", v);
+    }
+    if let Some(v) = header(h, "access-control-request-method") {
+        put(headers, "access-control-allow-methods", v);
+    }
+    r
+}
+
+/// `x-amz-id-2`: base64 of 72 random bytes, as AWS sends.
+fn amz_id_2() -> String {
+    let mut b = [0u8; 72];
+    rand::thread_rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::STANDARD.encode(b)
+}

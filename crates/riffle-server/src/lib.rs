@@ -1,0 +1,81 @@
+//! The HTTP edge: one port serving HTTP/1.1 and h2c, every request routed
+//! through `riffle-protocol` (decode, validate) to the `riffle-streams`
+//! engine, and errors mapped to AWS error codes here and only here.
+
+mod errors;
+mod handler;
+
+pub use handler::{router, AppState};
+
+use riffle_streams::Engine;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Limits and behaviour of the HTTP edge.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Larger request bodies get HTTP 413. PutRecords carries up to 10 MiB of
+    /// data, which is ~13.4 MiB once base64-encoded in JSON.
+    pub max_request_bytes: usize,
+    /// How often due retention is enforced (whole segments deleted).
+    pub retention_check_interval: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_request_bytes: 16 * 1024 * 1024,
+            retention_check_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, drains in-flight
+/// requests and flushes every log.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    cfg: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let maintenance = spawn_maintenance(engine.clone(), cfg.retention_check_interval);
+    let app = router(AppState::new(engine.clone(), cfg));
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    maintenance.abort();
+    let e = engine.clone();
+    let _ = tokio::task::spawn_blocking(move || e.sync_all()).await;
+    result
+}
+
+/// Completes timed stream transitions and enforces retention in the background.
+fn spawn_maintenance(
+    engine: Arc<Engine>,
+    retention_every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut last_retention = tokio::time::Instant::now();
+        loop {
+            tick.tick().await;
+            let e = engine.clone();
+            let run_retention = last_retention.elapsed() >= retention_every;
+            if run_retention {
+                last_retention = tokio::time::Instant::now();
+            }
+            let _ = tokio::task::spawn_blocking(move || {
+                e.settle_all();
+                if run_retention {
+                    let freed = e.enforce_retention();
+                    if freed > 0 {
+                        tracing::info!(bytes = freed, "retention: deleted expired segments");
+                    }
+                }
+            })
+            .await;
+        }
+    })
+}

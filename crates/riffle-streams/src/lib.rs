@@ -1,0 +1,17 @@
+//! The Kinesis Data Streams domain: streams and shards over per-shard segment
+//! logs, partition-key hashing, sequence numbers, shard iterators, retention.
+//!
+//! It takes typed inputs from `riffle-model` and returns typed outputs or a
+//! [`StreamsError`]; it knows nothing about HTTP or wire formats.
+
+mod clock;
+mod engine;
+mod error;
+pub mod hashing;
+pub mod iterator;
+pub mod seqnum;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{Engine, EngineConfig, EngineStats};
+pub use error::StreamsError;
+pub use riffle_log::{LogConfig, SyncPolicy};

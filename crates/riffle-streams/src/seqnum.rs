@@ -1,0 +1,152 @@
+//! Kinesis "version 2" sequence numbers: 186-bit values printed as ~56
+//! decimal digits, laid out so that the KCL's `SequenceNumberValidator` can
+//! read the shard index back out of them.
+//!
+//! Hex layout (47 digits): `2 | shard-create-secs(9) | shard-index & 0xF (1) |
+//! seq-index(16) | 00 | record-secs(9) | shard-index(8) | 2`.
+//! Riffle's seq-index is the record's offset in its shard log, so numbers are
+//! strictly increasing within a shard and unique across the stream.
+
+use num_bigint::BigUint;
+
+/// The largest seq-index; used for a closed shard's `EndingSequenceNumber`.
+pub const MAX_SEQ_INDEX: u64 = 0x7fff_ffff_ffff_ffff;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqParts {
+    pub shard_create_secs: u64,
+    pub shard_index: u32,
+    pub seq_index: u64,
+    pub record_secs: u64,
+}
+
+const SECS_MASK: u64 = 0xf_ffff_ffff; // 36 bits
+
+pub fn encode(p: SeqParts) -> String {
+    let hex = format!(
+        "2{:09x}{:x}{:016x}00{:09x}{:08x}2",
+        p.shard_create_secs & SECS_MASK,
+        p.shard_index & 0xf,
+        p.seq_index,
+        p.record_secs & SECS_MASK,
+        p.shard_index
+    );
+    BigUint::parse_bytes(hex.as_bytes(), 16)
+        .map(|n| n.to_str_radix(10))
+        .unwrap_or_default()
+}
+
+/// Decodes a version-2 sequence number; `None` for anything else (bad digits,
+/// another version, inconsistent shard index fields).
+pub fn decode(s: &str) -> Option<SeqParts> {
+    if s.is_empty() || s.len() > 129 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = BigUint::parse_bytes(s.as_bytes(), 10)?;
+    let hex = n.to_str_radix(16);
+    if hex.len() != 47 || !hex.starts_with('2') || !hex.ends_with('2') {
+        return None;
+    }
+    let field = |from: usize, len: usize| u64::from_str_radix(&hex[from..from + len], 16).ok();
+    let shard_create_secs = field(1, 9)?;
+    let nibble = field(10, 1)?;
+    let seq_index = field(11, 16)?;
+    let record_secs = field(29, 9)?;
+    let shard_index = u32::try_from(field(38, 8)?).ok()?;
+    if u64::from(shard_index & 0xf) != nibble || seq_index > MAX_SEQ_INDEX {
+        return None;
+    }
+    Some(SeqParts {
+        shard_create_secs,
+        shard_index,
+        seq_index,
+        record_secs,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn worked_example_from_reference() {
+        let p = SeqParts {
+            shard_create_secs: 1700000000,
+            shard_index: 1,
+            seq_index: 5,
+            record_secs: 1700000100,
+        };
+        let s = encode(p);
+        assert_eq!(
+            s,
+            "49646437577130777162115407028973509772956158055602454546"
+        );
+        assert_eq!(decode(&s), Some(p));
+    }
+
+    #[test]
+    fn kcl_fields() {
+        let p = SeqParts {
+            shard_create_secs: 1764000000,
+            shard_index: 123,
+            seq_index: 42,
+            record_secs: 1764000005,
+        };
+        let n = BigUint::parse_bytes(encode(p).as_bytes(), 10).unwrap();
+        assert_eq!(n.bits(), 186);
+        let version: BigUint = (&n >> 184u32) & BigUint::from(0xfu32);
+        assert_eq!(version, BigUint::from(2u32));
+        let shard: BigUint = (&n >> 4u32) & BigUint::from(0xffff_ffffu32);
+        assert_eq!(shard, BigUint::from(123u32));
+    }
+
+    #[test]
+    fn adjacent_shards_differ_as_on_aws() {
+        let a = BigUint::parse_bytes(
+            encode(SeqParts {
+                shard_create_secs: 1,
+                shard_index: 0,
+                seq_index: 0,
+                record_secs: 1,
+            })
+            .as_bytes(),
+            10,
+        )
+        .unwrap();
+        let b = BigUint::parse_bytes(
+            encode(SeqParts {
+                shard_create_secs: 1,
+                shard_index: 1,
+                seq_index: 0,
+                record_secs: 1,
+            })
+            .as_bytes(),
+            10,
+        )
+        .unwrap();
+        let diff =
+            BigUint::parse_bytes(b"22300745198530623141535718272648361505980432", 10).unwrap();
+        assert_eq!(b - a, diff);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert_eq!(decode("abc"), None);
+        assert_eq!(decode("12345"), None);
+        assert_eq!(decode(""), None);
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_and_order(create in 0u64..0xf_ffff_ffff, shard in any::<u32>(), a in 0u64..MAX_SEQ_INDEX, b in 0u64..MAX_SEQ_INDEX, t in 0u64..0xf_ffff_ffff) {
+            let pa = SeqParts { shard_create_secs: create, shard_index: shard, seq_index: a, record_secs: t };
+            let pb = SeqParts { seq_index: b, ..pa };
+            prop_assert_eq!(decode(&encode(pa)), Some(pa));
+            let na = BigUint::parse_bytes(encode(pa).as_bytes(), 10).unwrap();
+            let nb = BigUint::parse_bytes(encode(pb).as_bytes(), 10).unwrap();
+            prop_assert_eq!(a.cmp(&b), na.cmp(&nb));
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Configuration: built-in defaults, overridden by a TOML file, overridden by
+//! environment variables, overridden by command-line flags.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The commented default configuration printed by `riffle config`.
+pub const DEFAULT_CONFIG: &str = r#"# Riffle configuration. Every key is optional; shown are the defaults.
+# Precedence: command-line flag > environment variable > this file > default.
+
+# Address to listen on for HTTP/1.1 and h2c. Port 0 picks a free port.  (RIFFLE_LISTEN, --listen)
+listen = "127.0.0.1:4567"
+
+# Where records and metadata live.  (RIFFLE_DATA_DIR, --data-dir)
+data_dir = "./riffle-data"
+
+# Region and account that appear in ARNs and error messages.  (RIFFLE_REGION, RIFFLE_ACCOUNT_ID)
+region = "us-east-1"
+account_id = "000000000000"
+
+# Durability policy for record appends.  (RIFFLE_FSYNC, --fsync)
+#   "always"        acknowledge a PutRecord(s) only after fdatasync (group commit); survives power loss
+#   "interval:MS"   fdatasync at most every MS milliseconds; survives kill -9, may lose the last MS on power loss
+#   "never"         leave flushing to the OS; survives kill -9 only
+fsync = "always"
+
+# How long streams stay CREATING, UPDATING or DELETING, in ms; 0 = immediate.  (RIFFLE_TRANSITION_DELAY_MS)
+transition_delay_ms = 500
+
+# Account-wide shard limit (LimitExceededException beyond it).  (RIFFLE_SHARD_LIMIT)
+shard_limit = 20000
+
+# Segment files roll at this size (bytes) or age (ms); retention deletes whole segments.
+segment_max_bytes = 67108864
+segment_max_age_ms = 3600000
+
+# How often retention is enforced, in ms.  (RIFFLE_RETENTION_CHECK_MS)
+retention_check_ms = 60000
+
+# Largest accepted request body in bytes (HTTP 413 beyond).
+max_request_bytes = 16777216
+"#;
+
+/// The `serve` flags. Each is optional so the file and defaults can fill in.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// TOML configuration file (see `riffle config`).
+    #[arg(long, env = "RIFFLE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:4567]
+    #[arg(long, env = "RIFFLE_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Data directory [default: ./riffle-data]
+    #[arg(long, env = "RIFFLE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Region used in ARNs [default: us-east-1]
+    #[arg(long, env = "RIFFLE_REGION")]
+    pub region: Option<String>,
+    /// 12-digit account id used in ARNs and messages [default: 000000000000]
+    #[arg(long, env = "RIFFLE_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// Durability: always | interval:MS | never [default: always]
+    #[arg(long, env = "RIFFLE_FSYNC", value_name = "POLICY")]
+    pub fsync: Option<String>,
+    /// How long CREATING/UPDATING/DELETING last in ms; 0 = immediate [default: 500]
+    #[arg(long, env = "RIFFLE_TRANSITION_DELAY_MS", value_name = "N")]
+    pub transition_delay_ms: Option<u64>,
+    /// Account-wide shard limit [default: 20000]
+    #[arg(long, env = "RIFFLE_SHARD_LIMIT", value_name = "N")]
+    pub shard_limit: Option<i64>,
+    /// How often retention is enforced, in ms [default: 60000]
+    #[arg(long, env = "RIFFLE_RETENTION_CHECK_MS", value_name = "MS")]
+    pub retention_check_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    region: Option<String>,
+    account_id: Option<String>,
+    fsync: Option<String>,
+    transition_delay_ms: Option<u64>,
+    shard_limit: Option<i64>,
+    segment_max_bytes: Option<u64>,
+    segment_max_age_ms: Option<i64>,
+    retention_check_ms: Option<u64>,
+    max_request_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    Always,
+    Interval(u64),
+    Never,
+}
+
+impl Fsync {
+    pub fn parse(s: &str) -> Result<Fsync> {
+        Ok(match s.trim() {
+            "always" => Fsync::Always,
+            "never" => Fsync::Never,
+            other => match other.strip_prefix("interval:") {
+                Some(ms) => Fsync::Interval(
+                    ms.parse()
+                        .with_context(|| format!("bad fsync interval in {other:?}"))?,
+                ),
+                None => bail!("unknown fsync policy {other:?}: use always, interval:MS or never"),
+            },
+        })
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Fsync::Always => "fsync=always: acknowledged after fdatasync (group commit); survives kill -9 and power loss".into(),
+            Fsync::Interval(ms) => format!("fsync=interval:{ms}: fdatasync every {ms} ms; survives kill -9, power loss may drop the last {ms} ms"),
+            Fsync::Never => "fsync=never: the OS flushes; survives kill -9, not power loss".into(),
+        }
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub account_id: String,
+    pub fsync: Fsync,
+    pub transition_delay_ms: u64,
+    pub shard_limit: i64,
+    pub segment_max_bytes: u64,
+    pub segment_max_age_ms: i64,
+    pub retention_check_ms: u64,
+    pub max_request_bytes: usize,
+}
+
+impl Config {
+    pub fn resolve(args: &ServeArgs) -> Result<Config> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let fsync = Fsync::parse(
+            args.fsync
+                .as_deref()
+                .or(file.fsync.as_deref())
+                .unwrap_or("always"),
+        )?;
+        let account_id = args
+            .account_id
+            .clone()
+            .or(file.account_id)
+            .unwrap_or_else(|| "000000000000".into());
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("account id must be 12 digits, got {account_id:?}");
+        }
+        Ok(Config {
+            listen: args
+                .listen
+                .clone()
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:4567".into()),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./riffle-data")),
+            region: args
+                .region
+                .clone()
+                .or(file.region)
+                .unwrap_or_else(|| "us-east-1".into()),
+            account_id,
+            fsync,
+            transition_delay_ms: args
+                .transition_delay_ms
+                .or(file.transition_delay_ms)
+                .unwrap_or(500),
+            shard_limit: args.shard_limit.or(file.shard_limit).unwrap_or(20_000),
+            segment_max_bytes: file.segment_max_bytes.unwrap_or(64 * 1024 * 1024),
+            segment_max_age_ms: file.segment_max_age_ms.unwrap_or(3_600_000),
+            retention_check_ms: args
+                .retention_check_ms
+                .or(file.retention_check_ms)
+                .unwrap_or(60_000),
+            max_request_bytes: file.max_request_bytes.unwrap_or(16 * 1024 * 1024),
+        })
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_text_parses_and_matches_defaults() {
+        let file: FileConfig = toml::from_str(DEFAULT_CONFIG).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("riffle.toml");
+        std::fs::write(&path, DEFAULT_CONFIG).unwrap();
+        let from_file = Config::resolve(&ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        let defaults = Config::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
+        assert_eq!(file.fsync.as_deref(), Some("always"));
+    }
+
+    #[test]
+    fn flags_beat_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("riffle.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nfsync = \"never\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:2".into()),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:2");
+        assert_eq!(c.fsync, Fsync::Never);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("riffle.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        assert!(Config::resolve(&ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn fsync_policies() {
+        assert_eq!(Fsync::parse("interval:50").unwrap(), Fsync::Interval(50));
+        assert!(Fsync::parse("sometimes").is_err());
+    }
+}

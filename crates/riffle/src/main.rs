@@ -1,0 +1,154 @@
+//! `riffle`: a durable, self-hosted Amazon Kinesis Data Streams server.
+
+mod config;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use config::{Config, Fsync, ServeArgs, DEFAULT_CONFIG};
+use riffle_server::ServerConfig;
+use riffle_streams::{Engine, EngineConfig, LogConfig, SyncPolicy};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Riffle serves the Amazon Kinesis Data Streams API on the AWS wire protocol,
+/// so the AWS CLI and SDKs work unchanged with `--endpoint-url`. Records are
+/// kept in durable per-shard logs on local disk.
+///
+/// Quick start:
+///   riffle --data-dir ./riffle-data
+///   aws --endpoint-url http://127.0.0.1:4567 kinesis create-stream --stream-name demo --shard-count 2
+#[derive(Parser, Debug)]
+#[command(name = "riffle", version, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Print the default configuration file, with comments.
+    Config,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Config) => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(())
+        }
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RIFFLE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = Config::resolve(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cfg))
+}
+
+async fn run(cfg: Config) -> Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+    let data_dir = std::fs::canonicalize(&cfg.data_dir)?;
+    let mut ecfg = EngineConfig::new(&data_dir);
+    ecfg.region = cfg.region.clone();
+    ecfg.account_id = cfg.account_id.clone();
+    ecfg.transition_delay_ms = cfg.transition_delay_ms;
+    ecfg.shard_limit = cfg.shard_limit;
+    ecfg.log = LogConfig {
+        segment_max_bytes: cfg.segment_max_bytes,
+        segment_max_age_ms: cfg.segment_max_age_ms,
+        sync: match cfg.fsync {
+            Fsync::Always => SyncPolicy::Always,
+            Fsync::Interval(ms) => SyncPolicy::IntervalMs(ms),
+            Fsync::Never => SyncPolicy::Never,
+        },
+        ..LogConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let engine = tokio::task::spawn_blocking(move || Engine::open(ecfg))
+        .await?
+        .with_context(|| format!("cannot open data directory {}", data_dir.display()))?;
+    let engine = Arc::new(engine);
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another server using it? try --listen 127.0.0.1:0)",
+                cfg.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let stats = engine.stats();
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "riffle {} - Amazon Kinesis Data Streams API",
+        env!("CARGO_PKG_VERSION")
+    )?;
+    writeln!(out, "  listening on http://{addr} (HTTP/1.1 and h2c)")?;
+    writeln!(
+        out,
+        "  data dir     {} ({} streams, {} shards, {} bytes; recovered in {} ms)",
+        data_dir.display(),
+        stats.streams,
+        stats.shards,
+        stats.disk_bytes,
+        started.elapsed().as_millis()
+    )?;
+    writeln!(out, "  durability   {}", cfg.fsync.describe())?;
+    writeln!(out, "  account      {} in {}", cfg.account_id, cfg.region)?;
+    writeln!(
+        out,
+        "  try          aws --endpoint-url http://{addr} kinesis list-streams"
+    )?;
+    out.flush()?;
+    drop(out);
+
+    let server_cfg = ServerConfig {
+        max_request_bytes: cfg.max_request_bytes,
+        retention_check_interval: Duration::from_millis(cfg.retention_check_ms.max(100)),
+    };
+    riffle_server::serve(listener, engine, server_cfg, shutdown_signal()).await?;
+    tracing::info!("stopped; every acknowledged record is on disk");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
