@@ -62,8 +62,61 @@ pub struct EngineStats {
     pub disk_bytes: u64,
 }
 
+/// An immutable snapshot of a stream's metadata plus what the record path
+/// derives from it. Requests take an `Arc` of it and never hold a lock.
+struct StreamView {
+    meta: StreamMeta,
+    /// Open shards' hash ranges, sorted by start: (start, end, shard index).
+    routes: Vec<(u128, u128, u32)>,
+}
+
+impl StreamView {
+    fn new(meta: StreamMeta) -> StreamView {
+        let mut routes: Vec<(u128, u128, u32)> = meta
+            .shards
+            .iter()
+            .filter(|s| is_open(s))
+            .filter_map(|s| {
+                Some((
+                    s.starting_hash_key.parse().ok()?,
+                    s.ending_hash_key.parse().ok()?,
+                    s.index,
+                ))
+            })
+            .collect();
+        routes.sort_unstable();
+        StreamView { meta, routes }
+    }
+
+    /// The open shard whose hash range holds `hash`.
+    fn route(&self, hash: u128) -> Option<u32> {
+        let i = self.routes.partition_point(|r| r.0 <= hash);
+        let (start, end, index) = *self.routes.get(i.checked_sub(1)?)?;
+        (start <= hash && hash <= end).then_some(index)
+    }
+
+    fn shard(&self, index: u32) -> Option<&ShardMeta> {
+        // Shards are appended in index order.
+        let i = self
+            .meta
+            .shards
+            .binary_search_by_key(&index, |s| s.index)
+            .ok()?;
+        self.meta.shards.get(i)
+    }
+}
+
+impl std::ops::Deref for StreamView {
+    type Target = StreamMeta;
+    fn deref(&self) -> &StreamMeta {
+        &self.meta
+    }
+}
+
 struct LiveStream {
-    meta: Mutex<StreamMeta>,
+    /// Serialises metadata changes (read, modify, persist, publish).
+    write: Mutex<()>,
+    view: RwLock<Arc<StreamView>>,
     logs: RwLock<HashMap<u32, Arc<ShardLog>>>,
     dir: PathBuf,
 }
@@ -71,6 +124,10 @@ struct LiveStream {
 impl LiveStream {
     fn log(&self, index: u32) -> Option<Arc<ShardLog>> {
         self.logs.read().get(&index).cloned()
+    }
+
+    fn view(&self) -> Arc<StreamView> {
+        self.view.read().clone()
     }
 }
 
@@ -126,7 +183,7 @@ impl Engine {
         for m in engine.meta.list_streams()? {
             known_uids.insert(m.uid.clone());
             let stream = engine.open_stream(m)?;
-            let name = stream.meta.lock().name.clone();
+            let name = stream.view().name.clone();
             live.insert(name, stream);
         }
         *engine.streams.write() = live;
@@ -167,7 +224,8 @@ impl Engine {
             logs.insert(s.index, self.open_log(&dir, s.index)?);
         }
         Ok(Arc::new(LiveStream {
-            meta: Mutex::new(m),
+            write: Mutex::new(()),
+            view: RwLock::new(Arc::new(StreamView::new(m))),
             logs: RwLock::new(logs),
             dir,
         }))
@@ -255,26 +313,22 @@ impl Engine {
     /// Completes timed transitions that are due. Cheap when nothing is pending.
     fn settle(&self, name: &str, stream: &Arc<LiveStream>) -> Result<bool, StreamsError> {
         let now = self.now_ms();
-        let mut m = stream.meta.lock();
-        let due = matches!(m.until_ms, Some(t) if t <= now);
-        if !due {
+        let view = stream.view();
+        if !matches!(view.until_ms, Some(t) if t <= now) {
             return Ok(true);
         }
-        match m.state {
-            StreamState::Creating | StreamState::Updating | StreamState::Active => {
-                let mut next = m.clone();
-                next.state = StreamState::Active;
-                next.until_ms = None;
-                self.meta.put_stream(&next)?;
-                *m = next;
-                Ok(true)
-            }
-            StreamState::Deleting => {
-                drop(m);
-                self.finish_delete(name, stream)?;
-                Ok(false)
-            }
+        if view.state == StreamState::Deleting {
+            self.finish_delete(name, stream)?;
+            return Ok(false);
         }
+        self.update_meta(stream, |m| {
+            if m.state != StreamState::Deleting && matches!(m.until_ms, Some(t) if t <= now) {
+                m.state = StreamState::Active;
+                m.until_ms = None;
+            }
+            Ok(())
+        })?;
+        Ok(true)
     }
 
     fn finish_delete(&self, name: &str, stream: &Arc<LiveStream>) -> Result<(), StreamsError> {
@@ -346,7 +400,7 @@ impl Engine {
         self.streams
             .read()
             .values()
-            .map(|s| s.meta.lock().shards.iter().filter(|sh| is_open(sh)).count() as i64)
+            .map(|s| s.view().shards.iter().filter(|sh| is_open(sh)).count() as i64)
             .sum()
     }
 
@@ -389,7 +443,7 @@ impl Engine {
                 .streams
                 .read()
                 .values()
-                .filter(|s| s.meta.lock().mode == "ON_DEMAND")
+                .filter(|s| s.view().mode == "ON_DEMAND")
                 .count() as i64;
             if on_demand >= self.cfg.on_demand_stream_limit {
                 return Err(StreamsError::LimitExceeded(format!(
@@ -462,13 +516,11 @@ impl Engine {
         if immediate {
             return self.finish_delete(&name, &stream);
         }
-        let mut m = stream.meta.lock();
-        let mut next = m.clone();
-        next.state = StreamState::Deleting;
-        next.until_ms = until_ms;
-        self.meta.put_stream(&next)?;
-        *m = next;
-        Ok(())
+        self.update_meta(&stream, |m| {
+            m.state = StreamState::Deleting;
+            m.until_ms = until_ms;
+            Ok(())
+        })
     }
 
     fn status(m: &StreamMeta) -> StreamStatus {
@@ -533,7 +585,7 @@ impl Engine {
         input: DescribeStreamInput,
     ) -> Result<DescribeStreamOutput, StreamsError> {
         let (_, stream) = self.lookup_ref(&input.stream)?;
-        let m = stream.meta.lock().clone();
+        let m = stream.view();
         let limit = input.limit.unwrap_or(100).clamp(1, 100) as usize;
         let mut shards: Vec<Shard> = Vec::new();
         let mut has_more = false;
@@ -576,7 +628,7 @@ impl Engine {
         input: DescribeStreamSummaryInput,
     ) -> Result<DescribeStreamSummaryOutput, StreamsError> {
         let (_, stream) = self.lookup_ref(&input.stream)?;
-        let m = stream.meta.lock().clone();
+        let m = stream.view();
         let open = if m.state == StreamState::Creating {
             0
         } else {
@@ -630,12 +682,12 @@ impl Engine {
             None => input.exclusive_start_stream_name.clone(),
         };
         self.settle_all();
-        let streams: Vec<StreamMeta> = self
+        let streams: Vec<Arc<StreamView>> = self
             .streams
             .read()
             .iter()
             .filter(|(n, _)| after.as_ref().is_none_or(|a| n.as_str() > a.as_str()))
-            .map(|(_, s)| s.meta.lock().clone())
+            .map(|(_, s)| s.view())
             .collect();
         let has_more = streams.len() > limit;
         let page = &streams[..streams.len().min(limit)];
@@ -717,7 +769,7 @@ impl Engine {
         };
         let max_results = max_results.clamp(1, 10000) as usize;
         let stream = self.lookup(&name)?;
-        let m = stream.meta.lock().clone();
+        let m = stream.view();
         if m.state == StreamState::Creating {
             return Err(StreamsError::ResourceInUse(format!(
                 "Stream {name} under account {} is in CREATING state.",
@@ -812,7 +864,7 @@ impl Engine {
         &self,
         name: &str,
         stream: &LiveStream,
-        m: &StreamMeta,
+        m: &StreamView,
         partition_key: &str,
         explicit_hash_key: Option<&str>,
     ) -> Result<(u32, Arc<ShardLog>), StreamsError> {
@@ -824,28 +876,19 @@ impl Engine {
             })?,
             None => partition_key_hash(partition_key),
         };
-        let shard = m
-            .shards
-            .iter()
-            .filter(|s| is_open(s))
-            .find(|s| {
-                let start = s.starting_hash_key.parse::<u128>().unwrap_or(u128::MAX);
-                let end = s.ending_hash_key.parse::<u128>().unwrap_or(0);
-                start <= hash && hash <= end
-            })
-            .ok_or_else(|| {
-                StreamsError::Internal(format!(
-                    "no open shard covers hash key {hash} in stream {name}"
-                ))
-            })?;
-        let log = stream.log(shard.index).ok_or_else(|| {
-            StreamsError::Internal(format!("log of {} is not open", shard_id(shard.index)))
+        let index = m.route(hash).ok_or_else(|| {
+            StreamsError::Internal(format!(
+                "no open shard covers hash key {hash} in stream {name}"
+            ))
         })?;
-        Ok((shard.index, log))
+        let log = stream.log(index).ok_or_else(|| {
+            StreamsError::Internal(format!("log of {} is not open", shard_id(index)))
+        })?;
+        Ok((index, log))
     }
 
-    fn writable(&self, name: &str, stream: &LiveStream) -> Result<StreamMeta, StreamsError> {
-        let m = stream.meta.lock().clone();
+    fn writable(&self, name: &str, stream: &LiveStream) -> Result<Arc<StreamView>, StreamsError> {
+        let m = stream.view();
         match m.state {
             StreamState::Active | StreamState::Updating | StreamState::Deleting => Ok(m),
             StreamState::Creating => Err(self.not_found(name)),
@@ -863,11 +906,9 @@ impl Engine {
         ))
     }
 
-    fn seq_of(m: &StreamMeta, shard_index: u32, offset: u64, ts_ms: i64) -> String {
+    fn seq_of(m: &StreamView, shard_index: u32, offset: u64, ts_ms: i64) -> String {
         let created = m
-            .shards
-            .iter()
-            .find(|s| s.index == shard_index)
+            .shard(shard_index)
             .map(|s| s.created_ms)
             .unwrap_or(m.created_ms);
         seqnum::encode(SeqParts {
@@ -1031,7 +1072,7 @@ impl Engine {
             StreamsError::ResourceNotFound(_) => self.shard_not_found(&name, &id),
             e => e,
         })?;
-        let m = stream.meta.lock().clone();
+        let m = stream.view();
         let shard = m
             .shards
             .iter()
@@ -1124,7 +1165,7 @@ impl Engine {
             StreamsError::ResourceNotFound(_) => self.shard_not_found(&tok.stream_name, &id),
             e => e,
         })?;
-        let m = stream.meta.lock().clone();
+        let m = stream.view();
         if m.uid != tok.stream_uid {
             return Err(self.shard_not_found(&tok.stream_name, &id));
         }
@@ -1216,11 +1257,11 @@ impl Engine {
         stream: &LiveStream,
         f: impl FnOnce(&mut StreamMeta) -> Result<T, StreamsError>,
     ) -> Result<T, StreamsError> {
-        let mut m = stream.meta.lock();
-        let mut next = m.clone();
+        let _serialised = stream.write.lock();
+        let mut next = stream.view().meta.clone();
         let out = f(&mut next)?;
         self.meta.put_stream(&next)?;
-        *m = next;
+        *stream.view.write() = Arc::new(StreamView::new(next));
         Ok(out)
     }
 
@@ -1342,7 +1383,7 @@ impl Engine {
         input: ListTagsForStreamInput,
     ) -> Result<ListTagsForStreamOutput, StreamsError> {
         let (_, stream) = self.lookup_ref(&input.stream)?;
-        let m = stream.meta.lock().clone();
+        let m = stream.view();
         let limit = input.limit.unwrap_or(50).clamp(1, 50) as usize;
         let mut iter = m
             .tags
@@ -1390,7 +1431,7 @@ impl Engine {
         input: ListTagsForResourceInput,
     ) -> Result<ListTagsForResourceOutput, StreamsError> {
         let (_, stream) = self.resource(&input.resource_arn)?;
-        let m = stream.meta.lock().clone();
+        let m = stream.view();
         Ok(ListTagsForResourceOutput {
             tags: m
                 .tags
@@ -1409,7 +1450,7 @@ impl Engine {
             .streams
             .read()
             .values()
-            .filter(|s| s.meta.lock().mode == "ON_DEMAND")
+            .filter(|s| s.view().mode == "ON_DEMAND")
             .count();
         Ok(DescribeLimitsOutput {
             shard_limit: self.cfg.shard_limit,
@@ -1422,7 +1463,7 @@ impl Engine {
     // ------------------------------------------------------------ maintenance
 
     fn enforce_retention_for(&self, stream: &LiveStream) -> u64 {
-        let retention_ms = i64::from(stream.meta.lock().retention_hours) * 3_600_000;
+        let retention_ms = i64::from(stream.view().retention_hours) * 3_600_000;
         let cutoff = self.now_ms() - retention_ms;
         let logs: Vec<Arc<ShardLog>> = stream.logs.read().values().cloned().collect();
         let mut freed = 0;
@@ -1668,6 +1709,63 @@ fn token_decode(s: &str) -> Option<String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn view_with_shards(n: u32) -> StreamView {
+        let shards = even_ranges(n)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (start, end))| ShardMeta {
+                index: i as u32,
+                starting_hash_key: start.to_string(),
+                ending_hash_key: end.to_string(),
+                created_ms: 0,
+                parent: None,
+                adjacent_parent: None,
+                closed_ms: None,
+                end_offset: None,
+            })
+            .collect();
+        StreamView::new(StreamMeta {
+            name: "s".into(),
+            uid: "u".into(),
+            created_ms: 0,
+            state: StreamState::Active,
+            until_ms: None,
+            retention_hours: 24,
+            mode: "PROVISIONED".into(),
+            max_record_size_kib: 1024,
+            shards,
+            next_shard_index: n,
+            tags: BTreeMap::new(),
+            encryption_key: None,
+            shard_level_metrics: vec![],
+            warm_throughput_mibps: None,
+        })
+    }
+
+    proptest::proptest! {
+        /// The routing table sends every hash key to the one open shard whose range holds it.
+        #[test]
+        fn routing_matches_the_ranges(n in 1u32..300, hash in proptest::prelude::any::<u128>()) {
+            let v = view_with_shards(n);
+            let expected = v.shards.iter().find(|s| {
+                s.starting_hash_key.parse::<u128>().unwrap() <= hash && hash <= s.ending_hash_key.parse::<u128>().unwrap()
+            }).map(|s| s.index);
+            proptest::prop_assert_eq!(v.route(hash), expected);
+            proptest::prop_assert!(expected.is_some());
+        }
+    }
+
+    #[test]
+    fn routing_skips_closed_shards() {
+        let mut v = view_with_shards(2);
+        let mut meta = v.meta.clone();
+        meta.shards[0].closed_ms = Some(1);
+        v = StreamView::new(meta);
+        assert_eq!(v.route(0), None);
+        assert_eq!(v.route(u128::MAX), Some(1));
+        assert_eq!(v.shard(1).map(|s| s.index), Some(1));
+    }
 
     #[test]
     fn shard_id_normalisation() {
