@@ -133,6 +133,8 @@ mod tests {
             encryption_key: None,
             shard_level_metrics: vec![],
             warm_throughput_mibps: None,
+            consumers: vec![],
+            resource_policy: None,
         }
     }
 

@@ -46,4 +46,32 @@ pub struct StreamMeta {
     pub encryption_key: Option<String>,
     pub shard_level_metrics: Vec<String>,
     pub warm_throughput_mibps: Option<i64>,
+    /// Enhanced fan-out consumers registered on the stream.
+    #[serde(default)]
+    pub consumers: Vec<ConsumerMeta>,
+    /// The stream's resource policy document (PutResourcePolicy), verbatim.
+    #[serde(default)]
+    pub resource_policy: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsumerState {
+    Creating,
+    Active,
+    Deleting,
+}
+
+/// An enhanced fan-out consumer. Its ARN is
+/// `{stream ARN}/consumer/{name}:{created_ms / 1000}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerMeta {
+    pub name: String,
+    pub created_ms: i64,
+    pub state: ConsumerState,
+    /// When a timed transition (CREATING → ACTIVE, DELETING → gone) completes.
+    pub until_ms: Option<i64>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub resource_policy: Option<String>,
 }

@@ -9,9 +9,11 @@
 mod error;
 mod ops;
 mod shapes;
+mod shapes_more;
 mod values;
 
 pub use error::ApiError;
 pub use ops::Operation;
 pub use shapes::*;
+pub use shapes_more::*;
 pub use values::{Blob, Timestamp};

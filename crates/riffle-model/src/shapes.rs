@@ -2,6 +2,7 @@
 //! (serialized by it). Field names follow the botocore model; outputs rename
 //! to the exact wire member names.
 
+use crate::shapes_more::*;
 use crate::{Blob, Timestamp};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -233,6 +234,26 @@ pub enum Input {
     ListTagsForResource(ListTagsForResourceInput),
     DescribeLimits,
     UpdateMaxRecordSize(UpdateMaxRecordSizeInput),
+    SplitShard(SplitShardInput),
+    MergeShards(MergeShardsInput),
+    UpdateShardCount(UpdateShardCountInput),
+    UpdateStreamMode(UpdateStreamModeInput),
+    UpdateStreamWarmThroughput(UpdateStreamWarmThroughputInput),
+    DescribeAccountSettings,
+    UpdateAccountSettings(UpdateAccountSettingsInput),
+    RegisterStreamConsumer(RegisterStreamConsumerInput),
+    DeregisterStreamConsumer(ConsumerRef),
+    DescribeStreamConsumer(ConsumerRef),
+    ListStreamConsumers(ListStreamConsumersInput),
+    /// Answered with an event stream, not an `Output`.
+    SubscribeToShard(SubscribeToShardInput),
+    EnableEnhancedMonitoring(EnhancedMonitoringInput),
+    DisableEnhancedMonitoring(EnhancedMonitoringInput),
+    StartStreamEncryption(StreamEncryptionInput),
+    StopStreamEncryption(StreamEncryptionInput),
+    PutResourcePolicy(PutResourcePolicyInput),
+    GetResourcePolicy(ResourceArnInput),
+    DeleteResourcePolicy(ResourceArnInput),
 }
 
 // ---------------------------------------------------------------- outputs
@@ -558,4 +579,12 @@ pub enum Output {
     ListTagsForStream(ListTagsForStreamOutput),
     ListTagsForResource(ListTagsForResourceOutput),
     DescribeLimits(DescribeLimitsOutput),
+    UpdateShardCount(UpdateShardCountOutput),
+    UpdateStreamWarmThroughput(UpdateStreamWarmThroughputOutput),
+    AccountSettings(AccountSettingsOutput),
+    RegisterStreamConsumer(RegisterStreamConsumerOutput),
+    DescribeStreamConsumer(DescribeStreamConsumerOutput),
+    ListStreamConsumers(ListStreamConsumersOutput),
+    EnhancedMonitoring(EnhancedMonitoringOutput),
+    GetResourcePolicy(GetResourcePolicyOutput),
 }

@@ -235,6 +235,14 @@ pub fn encode_output(format: Format, out: &Output) -> WireResponse {
         Output::ListTagsForStream(o) => serialize(format, o, 512),
         Output::ListTagsForResource(o) => serialize(format, o, 512),
         Output::DescribeLimits(o) => serialize(format, o, 256),
+        Output::UpdateShardCount(o) => serialize(format, o, 256),
+        Output::UpdateStreamWarmThroughput(o) => serialize(format, o, 256),
+        Output::AccountSettings(o) => serialize(format, o, 256),
+        Output::RegisterStreamConsumer(o) => serialize(format, o, 512),
+        Output::DescribeStreamConsumer(o) => serialize(format, o, 512),
+        Output::ListStreamConsumers(o) => serialize(format, o, 256 * (o.consumers.len() + 1)),
+        Output::EnhancedMonitoring(o) => serialize(format, o, 512),
+        Output::GetResourcePolicy(o) => serialize(format, o, o.policy.len() + 64),
     };
     match body {
         Some(body) => WireResponse {

@@ -133,6 +133,53 @@ async fn dispatch(engine: &Engine, input: Input) -> Result<Output, StreamsError>
             .update_max_record_size(i)
             .await
             .map(|_| Output::Empty)?,
+        Input::SplitShard(_) => return Err(StreamsError::NotImplemented("SplitShard")),
+        Input::MergeShards(_) => return Err(StreamsError::NotImplemented("MergeShards")),
+        Input::UpdateShardCount(_) => return Err(StreamsError::NotImplemented("UpdateShardCount")),
+        Input::UpdateStreamMode(_) => return Err(StreamsError::NotImplemented("UpdateStreamMode")),
+        Input::UpdateStreamWarmThroughput(_) => {
+            return Err(StreamsError::NotImplemented("UpdateStreamWarmThroughput"))
+        }
+        Input::DescribeAccountSettings => {
+            return Err(StreamsError::NotImplemented("DescribeAccountSettings"))
+        }
+        Input::UpdateAccountSettings(_) => {
+            return Err(StreamsError::NotImplemented("UpdateAccountSettings"))
+        }
+        Input::RegisterStreamConsumer(_) => {
+            return Err(StreamsError::NotImplemented("RegisterStreamConsumer"))
+        }
+        Input::DeregisterStreamConsumer(_) => {
+            return Err(StreamsError::NotImplemented("DeregisterStreamConsumer"))
+        }
+        Input::DescribeStreamConsumer(_) => {
+            return Err(StreamsError::NotImplemented("DescribeStreamConsumer"))
+        }
+        Input::ListStreamConsumers(_) => {
+            return Err(StreamsError::NotImplemented("ListStreamConsumers"))
+        }
+        Input::SubscribeToShard(_) => return Err(StreamsError::NotImplemented("SubscribeToShard")),
+        Input::EnableEnhancedMonitoring(_) => {
+            return Err(StreamsError::NotImplemented("EnableEnhancedMonitoring"))
+        }
+        Input::DisableEnhancedMonitoring(_) => {
+            return Err(StreamsError::NotImplemented("DisableEnhancedMonitoring"))
+        }
+        Input::StartStreamEncryption(_) => {
+            return Err(StreamsError::NotImplemented("StartStreamEncryption"))
+        }
+        Input::StopStreamEncryption(_) => {
+            return Err(StreamsError::NotImplemented("StopStreamEncryption"))
+        }
+        Input::PutResourcePolicy(_) => {
+            return Err(StreamsError::NotImplemented("PutResourcePolicy"))
+        }
+        Input::GetResourcePolicy(_) => {
+            return Err(StreamsError::NotImplemented("GetResourcePolicy"))
+        }
+        Input::DeleteResourcePolicy(_) => {
+            return Err(StreamsError::NotImplemented("DeleteResourcePolicy"))
+        }
     })
 }
 

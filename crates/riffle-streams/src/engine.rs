@@ -10,6 +10,7 @@ use crate::error::StreamsError;
 use crate::hashing::{even_ranges, parse_hash_key, partition_key_hash};
 use crate::iterator::IteratorToken;
 use crate::seqnum::{self, SeqParts, MAX_SEQ_INDEX};
+use crate::shard::ShardHandle;
 use parking_lot::{Mutex, RwLock};
 use riffle_log::{LogConfig, ShardLog, StoredRecord};
 use riffle_meta::{MetaStore, RedbStore, ShardMeta, StreamMeta, StreamState};
@@ -117,12 +118,12 @@ struct LiveStream {
     /// Serialises metadata changes (read, modify, persist, publish).
     write: Mutex<()>,
     view: RwLock<Arc<StreamView>>,
-    logs: RwLock<HashMap<u32, Arc<ShardLog>>>,
+    logs: RwLock<HashMap<u32, Arc<ShardHandle>>>,
     dir: PathBuf,
 }
 
 impl LiveStream {
-    fn log(&self, index: u32) -> Option<Arc<ShardLog>> {
+    fn log(&self, index: u32) -> Option<Arc<ShardHandle>> {
         self.logs.read().get(&index).cloned()
     }
 
@@ -210,11 +211,9 @@ impl Engine {
         self.cfg.data_dir.join("streams").join(uid)
     }
 
-    fn open_log(&self, dir: &Path, index: u32) -> Result<Arc<ShardLog>, StreamsError> {
-        Ok(Arc::new(ShardLog::open(
-            &dir.join(format!("{index:012}")),
-            self.cfg.log.clone(),
-        )?))
+    fn open_log(&self, dir: &Path, index: u32) -> Result<Arc<ShardHandle>, StreamsError> {
+        let log = ShardLog::open(&dir.join(format!("{index:012}")), self.cfg.log.clone())?;
+        Ok(Arc::new(ShardHandle::new(log)))
     }
 
     fn open_stream(&self, m: StreamMeta) -> Result<Arc<LiveStream>, StreamsError> {
@@ -492,6 +491,8 @@ impl Engine {
             encryption_key: None,
             shard_level_metrics: vec![],
             warm_throughput_mibps: input.warm_throughput_mibps,
+            consumers: vec![],
+            resource_policy: None,
         };
         // Shard directories first, metadata second: a crash in between leaves
         // only an orphan directory, which the next start removes.
@@ -867,7 +868,7 @@ impl Engine {
         m: &StreamView,
         partition_key: &str,
         explicit_hash_key: Option<&str>,
-    ) -> Result<(u32, Arc<ShardLog>), StreamsError> {
+    ) -> Result<(u32, Arc<ShardHandle>), StreamsError> {
         let hash = match explicit_hash_key {
             Some(k) => parse_hash_key(k).ok_or_else(|| {
                 StreamsError::InvalidArgument(format!(
@@ -975,7 +976,7 @@ impl Engine {
             )));
         }
         // Group by shard, keeping request order within each shard; one log batch per shard.
-        let mut groups: BTreeMap<u32, (Arc<ShardLog>, Vec<usize>)> = BTreeMap::new();
+        let mut groups: BTreeMap<u32, (Arc<ShardHandle>, Vec<usize>)> = BTreeMap::new();
         for (i, r) in input.records.iter().enumerate() {
             let (index, log) = self.route(
                 &name,
@@ -1465,7 +1466,7 @@ impl Engine {
     fn enforce_retention_for(&self, stream: &LiveStream) -> u64 {
         let retention_ms = i64::from(stream.view().retention_hours) * 3_600_000;
         let cutoff = self.now_ms() - retention_ms;
-        let logs: Vec<Arc<ShardLog>> = stream.logs.read().values().cloned().collect();
+        let logs: Vec<Arc<ShardHandle>> = stream.logs.read().values().cloned().collect();
         let mut freed = 0;
         for log in logs {
             match log.delete_before(cutoff) {
@@ -1740,6 +1741,8 @@ mod tests {
             encryption_key: None,
             shard_level_metrics: vec![],
             warm_throughput_mibps: None,
+            consumers: vec![],
+            resource_policy: None,
         })
     }
 

@@ -10,6 +10,7 @@ mod error;
 pub mod hashing;
 pub mod iterator;
 pub mod seqnum;
+mod shard;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineConfig, EngineStats};
