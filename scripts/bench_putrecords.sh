@@ -2,6 +2,8 @@
 # PutRecords throughput: Riffle (durable, fsync=always) vs ferrokinesis (in memory),
 # measured in one run on this machine with the same load generator.
 #   scripts/bench_putrecords.sh [producers] [seconds] [record_bytes] [batch] [shards]
+# Riffle runs with --no-throughput-limits: this measures the engine, and ferrokinesis
+# enforces no per-shard limits by default either.
 # Needs: cargo install ferrokinesis
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,7 @@ run() { # name pid endpoint
   echo "$1: server CPU seconds $(echo "$after - $before" | bc), RSS $(rss "$2")"
 }
 
-target/release/riffle serve --listen 127.0.0.1:4611 --data-dir "$DATA/riffle" --transition-delay-ms 0 >/dev/null 2>&1 &
+target/release/riffle serve --listen 127.0.0.1:4611 --data-dir "$DATA/riffle" --transition-delay-ms 0 --no-throughput-limits >/dev/null 2>&1 &
 RP=$!
 ferrokinesis --port 4612 --create-stream-ms 0 >/dev/null 2>&1 &
 FP=$!

@@ -135,6 +135,8 @@ mod tests {
             warm_throughput_mibps: None,
             consumers: vec![],
             resource_policy: None,
+            pending_reshard: None,
+            shard_count_updates: vec![],
         }
     }
 

@@ -52,6 +52,29 @@ pub struct StreamMeta {
     /// The stream's resource policy document (PutResourcePolicy), verbatim.
     #[serde(default)]
     pub resource_policy: Option<String>,
+    /// A reshard accepted while the stream is UPDATING; applied, in one
+    /// transaction, when the transition completes.
+    #[serde(default)]
+    pub pending_reshard: Option<Reshard>,
+    /// When UpdateShardCount was accepted (epoch ms), for AWS's 10-per-24-hours rule.
+    #[serde(default)]
+    pub shard_count_updates: Vec<i64>,
+}
+
+/// A resharding request waiting for its UPDATING period to end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reshard {
+    Split {
+        shard: u32,
+        new_starting_hash_key: String,
+    },
+    Merge {
+        shard: u32,
+        adjacent: u32,
+    },
+    UniformScaling {
+        target: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

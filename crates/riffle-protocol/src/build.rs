@@ -134,10 +134,11 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Builds the typed input. Required members are present after validation.
-pub fn build(op: Operation, mut f: Fields<'_>) -> Option<Input> {
+/// Builds the typed input. Required members are present after validation,
+/// and enum members hold one of their values, so the defaults never apply.
+pub fn build(op: Operation, mut f: Fields<'_>) -> Input {
     use Operation as O;
-    Some(match op {
+    match op {
         O::CreateStream => Input::CreateStream(CreateStreamInput {
             stream_name: f.string("StreamName").unwrap_or_default(),
             shard_count: f.int("ShardCount"),
@@ -250,8 +251,111 @@ pub fn build(op: Operation, mut f: Fields<'_>) -> Option<Input> {
                 arn: f.string("StreamARN"),
             },
         }),
-        _ => return None,
-    })
+        O::SplitShard => Input::SplitShard(SplitShardInput {
+            shard_to_split: f.string("ShardToSplit").unwrap_or_default(),
+            new_starting_hash_key: f.string("NewStartingHashKey").unwrap_or_default(),
+            stream: f.stream(),
+        }),
+        O::MergeShards => Input::MergeShards(MergeShardsInput {
+            shard_to_merge: f.string("ShardToMerge").unwrap_or_default(),
+            adjacent_shard_to_merge: f.string("AdjacentShardToMerge").unwrap_or_default(),
+            stream: f.stream(),
+        }),
+        O::UpdateShardCount => Input::UpdateShardCount(UpdateShardCountInput {
+            target_shard_count: f.int("TargetShardCount").unwrap_or_default(),
+            scaling_type: f.string("ScalingType").unwrap_or_default(),
+            stream: f.stream(),
+        }),
+        O::UpdateStreamMode => Input::UpdateStreamMode(UpdateStreamModeInput {
+            stream_arn: f.string("StreamARN").unwrap_or_default(),
+            stream_mode: f
+                .structure("StreamModeDetails")
+                .and_then(|mut d| d.string("StreamMode"))
+                .and_then(|s| StreamMode::parse(&s))
+                .unwrap_or_default(),
+            warm_throughput_mibps: f.int("WarmThroughputMiBps"),
+        }),
+        O::UpdateStreamWarmThroughput => {
+            Input::UpdateStreamWarmThroughput(UpdateStreamWarmThroughputInput {
+                warm_throughput_mibps: f.int("WarmThroughputMiBps").unwrap_or_default(),
+                stream: f.stream(),
+            })
+        }
+        O::DescribeAccountSettings => Input::DescribeAccountSettings,
+        O::UpdateAccountSettings => Input::UpdateAccountSettings(UpdateAccountSettingsInput {
+            minimum_throughput_billing_commitment_status: f
+                .structure("MinimumThroughputBillingCommitment")
+                .and_then(|mut c| c.string("Status"))
+                .unwrap_or_default(),
+        }),
+        O::RegisterStreamConsumer => Input::RegisterStreamConsumer(RegisterStreamConsumerInput {
+            stream_arn: f.string("StreamARN").unwrap_or_default(),
+            consumer_name: f.string("ConsumerName").unwrap_or_default(),
+            tags: f.string_map("Tags"),
+        }),
+        O::DeregisterStreamConsumer => Input::DeregisterStreamConsumer(consumer_ref(&mut f)),
+        O::DescribeStreamConsumer => Input::DescribeStreamConsumer(consumer_ref(&mut f)),
+        O::ListStreamConsumers => Input::ListStreamConsumers(ListStreamConsumersInput {
+            stream_arn: f.string("StreamARN").unwrap_or_default(),
+            next_token: f.string("NextToken"),
+            max_results: f.int("MaxResults"),
+            stream_creation_timestamp: f.timestamp("StreamCreationTimestamp"),
+        }),
+        O::SubscribeToShard => Input::SubscribeToShard(SubscribeToShardInput {
+            consumer_arn: f.string("ConsumerARN").unwrap_or_default(),
+            shard_id: f.string("ShardId").unwrap_or_default(),
+            starting_position: f
+                .structure("StartingPosition")
+                .map(|mut p| StartingPosition {
+                    position_type: p
+                        .string("Type")
+                        .and_then(|t| ShardIteratorType::parse(&t))
+                        .unwrap_or_default(),
+                    sequence_number: p.string("SequenceNumber"),
+                    timestamp: p.timestamp("Timestamp"),
+                })
+                .unwrap_or_default(),
+        }),
+        O::EnableEnhancedMonitoring => Input::EnableEnhancedMonitoring(monitoring(&mut f)),
+        O::DisableEnhancedMonitoring => Input::DisableEnhancedMonitoring(monitoring(&mut f)),
+        O::StartStreamEncryption => Input::StartStreamEncryption(encryption(&mut f)),
+        O::StopStreamEncryption => Input::StopStreamEncryption(encryption(&mut f)),
+        O::PutResourcePolicy => Input::PutResourcePolicy(PutResourcePolicyInput {
+            resource_arn: f.string("ResourceARN").unwrap_or_default(),
+            policy: f.string("Policy").unwrap_or_default(),
+        }),
+        O::GetResourcePolicy => Input::GetResourcePolicy(resource_arn(&mut f)),
+        O::DeleteResourcePolicy => Input::DeleteResourcePolicy(resource_arn(&mut f)),
+    }
+}
+
+fn consumer_ref(f: &mut Fields<'_>) -> ConsumerRef {
+    ConsumerRef {
+        stream_arn: f.string("StreamARN"),
+        consumer_name: f.string("ConsumerName"),
+        consumer_arn: f.string("ConsumerARN"),
+    }
+}
+
+fn monitoring(f: &mut Fields<'_>) -> EnhancedMonitoringInput {
+    EnhancedMonitoringInput {
+        shard_level_metrics: f.strings("ShardLevelMetrics").unwrap_or_default(),
+        stream: f.stream(),
+    }
+}
+
+fn encryption(f: &mut Fields<'_>) -> StreamEncryptionInput {
+    StreamEncryptionInput {
+        encryption_type: f.string("EncryptionType").unwrap_or_default(),
+        key_id: f.string("KeyId").unwrap_or_default(),
+        stream: f.stream(),
+    }
+}
+
+fn resource_arn(f: &mut Fields<'_>) -> ResourceArnInput {
+    ResourceArnInput {
+        resource_arn: f.string("ResourceARN").unwrap_or_default(),
+    }
 }
 
 fn retention(f: &mut Fields<'_>) -> RetentionInput {

@@ -176,6 +176,18 @@ fn violated(con: &Con, value: &Checked<'_>) -> Option<String> {
             });
             (!ok).then(|| format!("Member must satisfy constraint: {}", bounds_msg(*min, *max)))
         }
+        (Con::ChildEnum(values), Checked::List(items)) => {
+            let ok = items.iter().all(|i| match i {
+                Some(Checked::Str(s)) => values.contains(&s.as_ref()),
+                _ => true,
+            });
+            (!ok).then(|| {
+                format!(
+                    "Member must satisfy constraint: [Member must satisfy enum value set: [{}]]",
+                    values.join(", ")
+                )
+            })
+        }
         (Con::KeyLen(min, max), Checked::Map(entries)) => {
             let ok = entries.iter().all(|(k, _)| within(k, *min, *max));
             (!ok).then(|| {

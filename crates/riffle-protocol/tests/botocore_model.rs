@@ -1,6 +1,7 @@
 //! Checks the schema table against the botocore model (`kinesis/2013-12-02`):
-//! every member of every served operation's input, recursively, with its
-//! type, required-ness, min/max, pattern and enum. Skipped (with a note) when
+//! every member of every operation's input (all 39), recursively, with its
+//! type, required-ness, min/max, pattern and enum (list-element bounds and
+//! enums included), and that the checker itself notices wrong schemas. Skipped (with a note) when
 //! the model is not installed; set `BOTOCORE_KINESIS_MODEL` to point at
 //! `service-2.json` or `service-2.json.gz`.
 
@@ -106,12 +107,10 @@ fn check_member(
                     Con::MinLen(v) => min == Some(*v as i64),
                     Con::MaxLen(v) => max == Some(*v as i64),
                     Con::Pattern(p) => shape["pattern"].as_str() == Some(p.source()),
-                    Con::Enum(values) => {
-                        let model: BTreeSet<&str> = shape["enum"]
-                            .as_array()
-                            .map(|a| a.iter().filter_map(J::as_str).collect())
-                            .unwrap_or_default();
-                        model == values.iter().copied().collect()
+                    Con::Enum(values) => same_enum(&shape["enum"], values),
+                    Con::ChildEnum(values) => {
+                        let elem = &shapes[shape["member"]["shape"].as_str().unwrap_or("")];
+                        same_enum(&elem["enum"], values)
                     }
                     Con::ChildLen(lo, hi) => {
                         elem_bounds(shapes, &shape["member"]["shape"]) == (*lo as i64, *hi as i64)
@@ -146,15 +145,31 @@ fn check_member(
         }
         (Ty::List(elem), "list") => {
             let elem_shape = shape["member"]["shape"].as_str().unwrap_or("");
+            let es = &shapes[elem_shape];
             if let Ty::Struct(children) = elem.ty {
                 check_struct(shapes, elem_shape, children, &format!("{path}[]"), problems);
-            } else if let (Ty::Str, Some(lo)) = (&elem.ty, shapes[elem_shape]["min"].as_i64()) {
-                // String elements with bounds must be covered by ChildLen.
-                let hi = shapes[elem_shape]["max"].as_i64().unwrap_or(i64::MAX);
-                if !has(&|c| matches!(c, Con::ChildLen(a, b) if *a as i64 == lo && *b as i64 == hi))
-                {
-                    problems.push(format!("{path}: element bounds {lo}..{hi} not checked"));
+            } else if let Ty::Str = elem.ty {
+                // String element constraints live on the list (ChildLen, ChildEnum),
+                // where AWS reports them.
+                if !elem.cons.is_empty() {
+                    problems.push(format!("{path}: element constraints belong on the list"));
                 }
+                if let Some(lo) = es["min"].as_i64() {
+                    let hi = es["max"].as_i64().unwrap_or(i64::MAX);
+                    if !has(
+                        &|c| matches!(c, Con::ChildLen(a, b) if *a as i64 == lo && *b as i64 == hi),
+                    ) {
+                        problems.push(format!("{path}: element bounds {lo}..{hi} not checked"));
+                    }
+                }
+                if es["enum"].is_array() && !has(&|c| matches!(c, Con::ChildEnum(_))) {
+                    problems.push(format!("{path}: element enum not checked"));
+                }
+                if es["pattern"].is_string() {
+                    problems.push(format!("{path}: element pattern not supported"));
+                }
+            } else {
+                problems.push(format!("{path}: unsupported element type {:?}", elem.ty));
             }
         }
         (Ty::Map(_), "map") => {
@@ -178,6 +193,18 @@ fn check_member(
         }
         _ => {}
     }
+}
+
+/// The same values, each once (order is free: AWS's print order is not the model's).
+fn same_enum(model: &J, values: &[&str]) -> bool {
+    let model: Vec<&str> = model
+        .as_array()
+        .map(|a| a.iter().filter_map(J::as_str).collect())
+        .unwrap_or_default();
+    let ours: BTreeSet<&str> = values.iter().copied().collect();
+    ours.len() == values.len()
+        && model.len() == values.len()
+        && model.iter().copied().collect::<BTreeSet<_>>() == ours
 }
 
 fn elem_bounds(shapes: &J, name: &J) -> (i64, i64) {
@@ -223,33 +250,196 @@ fn check_struct(
     }
 }
 
+fn problems_for(model: &J, op: Operation, members: &[Member]) -> Vec<String> {
+    let input = model["operations"][op.name()]["input"]["shape"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        !input.is_empty(),
+        "{} has no input shape in the model",
+        op.name()
+    );
+    let mut problems = Vec::new();
+    check_struct(&model["shapes"], input, members, op.name(), &mut problems);
+    problems
+}
+
 #[test]
 fn schema_matches_botocore() {
     let Some(model) = load_model() else {
         eprintln!("botocore kinesis model not found; skipping (set BOTOCORE_KINESIS_MODEL)");
         return;
     };
+    let model_ops = model["operations"].as_object().map_or(0, |o| o.len());
+    assert_eq!(model_ops, Operation::ALL.len(), "operations in the model");
     let mut problems = Vec::new();
-    let mut checked = 0;
     for op in Operation::ALL {
-        let Some(members) = input_schema(*op) else {
-            continue;
-        };
-        let input = model["operations"][op.name()]["input"]["shape"]
-            .as_str()
-            .unwrap_or("");
-        assert!(
-            !input.is_empty(),
-            "{} has no input shape in the model",
-            op.name()
-        );
-        check_struct(&model["shapes"], input, members, op.name(), &mut problems);
-        checked += 1;
+        problems.extend(problems_for(&model, *op, input_schema(*op)));
     }
-    assert_eq!(checked, 20);
     assert!(
         problems.is_empty(),
         "schema vs botocore:\n{}",
         problems.join("\n")
     );
+}
+
+mod wrong {
+    //! Deliberately wrong schemas: the checker must notice each mistake.
+    use riffle_protocol::schema::{Con, Member, Pat, Ty};
+
+    const fn m(name: &'static str, ty: Ty, required: bool, cons: &'static [Con]) -> Member {
+        Member {
+            name,
+            ty,
+            required,
+            cons,
+            member_str: None,
+        }
+    }
+    const NAME: &[Con] = &[Con::Pattern(Pat::Name), Con::MinLen(1), Con::MaxLen(128)];
+    const ARN: &[Con] = &[
+        Con::Pattern(Pat::StreamArn),
+        Con::MinLen(1),
+        Con::MaxLen(2048),
+    ];
+    const ID: &[Con] = &[Con::Pattern(Pat::StreamId), Con::MinLen(1), Con::MaxLen(24)];
+    static ELEM: Member = m("member", Ty::Str, false, &[]);
+    const ALL_METRICS: &[&str] = &[
+        "IncomingBytes",
+        "IncomingRecords",
+        "OutgoingBytes",
+        "OutgoingRecords",
+        "WriteProvisionedThroughputExceeded",
+        "ReadProvisionedThroughputExceeded",
+        "IteratorAgeMilliseconds",
+        "ALL",
+    ];
+    const fn metrics(cons: &'static [Con]) -> [Member; 4] {
+        [
+            m("StreamName", Ty::Str, false, NAME),
+            m("ShardLevelMetrics", Ty::List(&ELEM), true, cons),
+            m("StreamARN", Ty::Str, false, ARN),
+            m("StreamId", Ty::Str, false, ID),
+        ]
+    }
+
+    pub static RIGHT: [Member; 4] =
+        metrics(&[Con::MinLen(1), Con::MaxLen(7), Con::ChildEnum(ALL_METRICS)]);
+    pub static NO_CHILD_ENUM: [Member; 4] = metrics(&[Con::MinLen(1), Con::MaxLen(7)]);
+    pub static SHORT_CHILD_ENUM: [Member; 4] = metrics(&[
+        Con::MinLen(1),
+        Con::MaxLen(7),
+        Con::ChildEnum(&["IncomingBytes", "ALL"]),
+    ]);
+    pub static WRONG_MAX: [Member; 4] =
+        metrics(&[Con::MinLen(1), Con::MaxLen(8), Con::ChildEnum(ALL_METRICS)]);
+    pub static OPTIONAL_METRICS: [Member; 4] = [
+        m("StreamName", Ty::Str, false, NAME),
+        m(
+            "ShardLevelMetrics",
+            Ty::List(&ELEM),
+            false,
+            &[Con::MinLen(1), Con::MaxLen(7), Con::ChildEnum(ALL_METRICS)],
+        ),
+        m("StreamARN", Ty::Str, false, ARN),
+        m("StreamId", Ty::Str, false, ID),
+    ];
+    pub static MISSING_MEMBER: [Member; 3] = [
+        m("StreamName", Ty::Str, false, NAME),
+        m(
+            "ShardLevelMetrics",
+            Ty::List(&ELEM),
+            true,
+            &[Con::MinLen(1), Con::MaxLen(7), Con::ChildEnum(ALL_METRICS)],
+        ),
+        m("StreamARN", Ty::Str, false, ARN),
+    ];
+    pub static WRONG_PATTERN: [Member; 4] = [
+        m("StreamName", Ty::Str, false, NAME),
+        m(
+            "ShardLevelMetrics",
+            Ty::List(&ELEM),
+            true,
+            &[Con::MinLen(1), Con::MaxLen(7), Con::ChildEnum(ALL_METRICS)],
+        ),
+        m(
+            "StreamARN",
+            Ty::Str,
+            false,
+            &[
+                Con::Pattern(Pat::ResourceArn),
+                Con::MinLen(1),
+                Con::MaxLen(2048),
+            ],
+        ),
+        m("StreamId", Ty::Str, false, ID),
+    ];
+
+    static STATUS_WRONG: &[Member] = &[m("Status", Ty::Str, true, &[Con::Enum(&["ENABLED"])])];
+    static STATUS_DUP: &[Member] = &[m(
+        "Status",
+        Ty::Str,
+        true,
+        &[Con::Enum(&["ENABLED", "DISABLED", "ENABLED"])],
+    )];
+    pub static ACCOUNT_ENUM: [Member; 1] = [m(
+        "MinimumThroughputBillingCommitment",
+        Ty::Struct(STATUS_WRONG),
+        true,
+        &[],
+    )];
+    pub static ACCOUNT_DUP: [Member; 1] = [m(
+        "MinimumThroughputBillingCommitment",
+        Ty::Struct(STATUS_DUP),
+        true,
+        &[],
+    )];
+    pub static SHARD_COUNT_MAX: [Member; 5] = [
+        m(
+            "ScalingType",
+            Ty::Str,
+            true,
+            &[Con::Enum(&["UNIFORM_SCALING"])],
+        ),
+        m("StreamName", Ty::Str, false, NAME),
+        // kinesalite's 100000 cap is not in the model.
+        m(
+            "TargetShardCount",
+            Ty::Int,
+            true,
+            &[Con::Min(1), Con::Max(100_000)],
+        ),
+        m("StreamARN", Ty::Str, false, ARN),
+        m("StreamId", Ty::Str, false, ID),
+    ];
+}
+
+#[test]
+fn checker_catches_wrong_schemas() {
+    let Some(model) = load_model() else {
+        eprintln!("botocore kinesis model not found; skipping (set BOTOCORE_KINESIS_MODEL)");
+        return;
+    };
+    let op = Operation::EnableEnhancedMonitoring;
+    assert_eq!(
+        problems_for(&model, op, &wrong::RIGHT),
+        Vec::<String>::new()
+    );
+    for (what, members) in [
+        ("no ChildEnum", &wrong::NO_CHILD_ENUM[..]),
+        ("short ChildEnum", &wrong::SHORT_CHILD_ENUM),
+        ("wrong MaxLen", &wrong::WRONG_MAX),
+        ("not required", &wrong::OPTIONAL_METRICS),
+        ("missing member", &wrong::MISSING_MEMBER),
+        ("wrong pattern", &wrong::WRONG_PATTERN),
+    ] {
+        assert!(
+            !problems_for(&model, op, members).is_empty(),
+            "{what} went unnoticed"
+        );
+    }
+    for members in [&wrong::ACCOUNT_ENUM, &wrong::ACCOUNT_DUP] {
+        assert!(!problems_for(&model, Operation::UpdateAccountSettings, members).is_empty());
+    }
+    assert!(!problems_for(&model, Operation::UpdateShardCount, &wrong::SHARD_COUNT_MAX).is_empty());
 }

@@ -106,6 +106,68 @@ fn cbor_bare(code: &str) -> Vec<u8> {
     v
 }
 
+/// A text member of a CBOR error reply.
+fn cbor_text_member(body: &[u8], key: &str) -> Option<String> {
+    let parsed: ciborium::Value = ciborium::from_reader(body).ok()?;
+    parsed
+        .as_map()?
+        .iter()
+        .find(|(k, _)| k.as_text() == Some(key))
+        .and_then(|(_, v)| v.as_text().map(str::to_owned))
+}
+
+// CBOR request bodies laid out as the Java SDK v2 writes them: indefinite-length
+// maps, definite text keys, timestamps as tag 1 + integer epoch milliseconds.
+fn cbor_head(major: u8, n: u64) -> Vec<u8> {
+    let m = major << 5;
+    match n {
+        0..=23 => vec![m | n as u8],
+        24..=0xff => vec![m | 24, n as u8],
+        0x100..=0xffff => [&[m | 25][..], &(n as u16).to_be_bytes()].concat(),
+        0x1_0000..=0xffff_ffff => [&[m | 26][..], &(n as u32).to_be_bytes()].concat(),
+        _ => [&[m | 27][..], &n.to_be_bytes()].concat(),
+    }
+}
+fn ctext(s: &str) -> Vec<u8> {
+    [cbor_head(3, s.len() as u64), s.as_bytes().to_vec()].concat()
+}
+fn cuint(n: u64) -> Vec<u8> {
+    cbor_head(0, n)
+}
+/// Tag 1 + a 64-bit integer, as Jackson writes epoch milliseconds.
+fn ctimestamp_millis(ms: u64) -> Vec<u8> {
+    [&[0xc1, 0x1b][..], &ms.to_be_bytes()].concat()
+}
+fn cmap(pairs: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![0xbf];
+    for (k, v) in pairs {
+        out.extend(ctext(k));
+        out.extend_from_slice(v);
+    }
+    out.push(0xff);
+    out
+}
+
+fn call_cbor(op: &str, body: &[u8]) -> Decoded {
+    let target = format!("Kinesis_20131202.{op}");
+    decode_request(&view(Some(&target), Some(CBOR_CONTENT_TYPE), body))
+}
+
+fn input_cbor(op: &str, body: &[u8]) -> Input {
+    match call_cbor(op, body) {
+        Decoded::Call { input, format, .. } => {
+            assert_eq!(format, Format::Cbor);
+            input
+        }
+        Decoded::Reply(r) => panic!(
+            "{} {:?}",
+            r.status,
+            ciborium::from_reader::<ciborium::Value, _>(&r.body[..])
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 // ------------------------------------------------------------------ step 3: method
 
 #[test]
@@ -154,7 +216,7 @@ fn empty_body_json() {
         r.body,
         br#"{"__type":"UnknownOperationException"}"#.to_vec()
     );
-    // Unsupported-but-known operations are known here too.
+    // Every known operation counts, including the capacity/consumer ones.
     let r = reply(decode_request(&view(
         Some("Kinesis_20131202.SplitShard"),
         Some(JSON_CONTENT_TYPE),
@@ -448,44 +510,36 @@ fn auth_errors_in_cbor() {
     );
 }
 
-// ------------------------------------------------------------------ unsupported operations
+// ------------------------------------------------------------------ every operation decodes
 
 #[test]
-fn unsupported_known_operations() {
-    match call("SplitShard", json!({})) {
-        Decoded::Unsupported { op, format } => {
-            assert_eq!((op, format), (Operation::SplitShard, Format::Json))
+fn every_known_operation_decodes_or_fails_validation() {
+    // All 39 operations have a schema: a body gets a typed Input or a
+    // validation error, never `Unsupported`.
+    for op in Operation::ALL {
+        match call(op.name(), json!({"x": 1})) {
+            Decoded::Call { op: got, .. } => assert_eq!(got, *op),
+            Decoded::Reply(r) => {
+                assert_eq!(r.status, 400, "{}", op.name());
+                let body: J = serde_json::from_slice(&r.body).expect("json");
+                assert_eq!(body["__type"], "ValidationException", "{}", op.name());
+            }
+            Decoded::Unsupported { .. } => panic!("{} is unsupported", op.name()),
         }
-        other => panic!("{other:?}"),
     }
+    // Auth still comes before the schema.
     let mut v = view(
         Some("Kinesis_20131202.SubscribeToShard"),
         Some(CBOR_CONTENT_TYPE),
         &[0xa0],
     );
-    assert!(matches!(
-        decode_request(&v),
-        Decoded::Unsupported {
-            op: Operation::SubscribeToShard,
-            format: Format::Cbor
-        }
-    ));
-    // Auth still comes first.
     v.authorization = None;
-    assert!(matches!(
-        decode_request(&v),
-        Decoded::Reply(WireResponse { status: 400, .. })
-    ));
-    let served = Operation::ALL
-        .iter()
-        .filter(|op| {
-            !matches!(
-                call(op.name(), json!({"x": 1})),
-                Decoded::Unsupported { .. }
-            )
-        })
-        .count();
-    assert_eq!(served, 20);
+    let r = reply(decode_request(&v));
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        cbor_text_member(&r.body, "__type").as_deref(),
+        Some("MissingAuthenticationTokenException")
+    );
 }
 
 // ------------------------------------------------------------------ step 10: types
@@ -1124,6 +1178,807 @@ fn other_inputs_decode() {
         panic!()
     };
     assert_eq!((i.limit, i.next_token.as_deref()), (Some(5), Some("t")));
+}
+
+// ------------------------------------------------------------------ capacity, consumers, encryption, monitoring, policies
+
+const CONSUMER_ARN: &str =
+    "arn:aws:kinesis:us-east-1:123456789012:stream/s1/consumer/c1:1700000000";
+const NOT_NULL: &str = "failed to satisfy constraint: Member must not be null";
+const NAME_PATTERN: &str =
+    "failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+";
+const MIN_LEN_1: &str =
+    "failed to satisfy constraint: Member must have length greater than or equal to 1";
+
+#[test]
+fn resharding_inputs_decode() {
+    let Input::SplitShard(i) = input(
+        "SplitShard",
+        json!({"StreamName": "s1", "ShardToSplit": "shardId-000000000000", "NewStartingHashKey": "170141183460469231731687303715884105728"}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            i.stream.name.as_deref(),
+            i.stream.arn.as_deref(),
+            i.shard_to_split.as_str(),
+            i.new_starting_hash_key.as_str()
+        ),
+        (
+            Some("s1"),
+            None,
+            "shardId-000000000000",
+            "170141183460469231731687303715884105728"
+        )
+    );
+    let Input::MergeShards(i) = input(
+        "MergeShards",
+        json!({"StreamARN": ARN, "ShardToMerge": "shardId-000000000001", "AdjacentShardToMerge": "shardId-000000000002"}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            i.stream,
+            i.shard_to_merge.as_str(),
+            i.adjacent_shard_to_merge.as_str()
+        ),
+        (
+            StreamRef {
+                name: None,
+                arn: Some(ARN.into())
+            },
+            "shardId-000000000001",
+            "shardId-000000000002"
+        )
+    );
+    let Input::UpdateShardCount(i) = input(
+        "UpdateShardCount",
+        json!({"StreamName": "s1", "TargetShardCount": 4, "ScalingType": "UNIFORM_SCALING"}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            i.stream.name.as_deref(),
+            i.target_shard_count,
+            i.scaling_type.as_str()
+        ),
+        (Some("s1"), 4, "UNIFORM_SCALING")
+    );
+    let Input::UpdateStreamMode(i) = input(
+        "UpdateStreamMode",
+        json!({"StreamARN": ARN, "StreamModeDetails": {"StreamMode": "ON_DEMAND"}, "WarmThroughputMiBps": 0}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            i.stream_arn.as_str(),
+            i.stream_mode,
+            i.warm_throughput_mibps
+        ),
+        (ARN, StreamMode::OnDemand, Some(0))
+    );
+    let Input::UpdateStreamMode(i) = input(
+        "UpdateStreamMode",
+        json!({"StreamARN": ARN, "StreamModeDetails": {"StreamMode": "PROVISIONED"}}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (i.stream_mode, i.warm_throughput_mibps),
+        (StreamMode::Provisioned, None)
+    );
+    let Input::UpdateStreamWarmThroughput(i) = input(
+        "UpdateStreamWarmThroughput",
+        json!({"StreamName": "s1", "WarmThroughputMiBps": 100}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (i.stream.name.as_deref(), i.warm_throughput_mibps),
+        (Some("s1"), 100)
+    );
+}
+
+#[test]
+fn account_settings_inputs_decode() {
+    assert!(matches!(
+        input("DescribeAccountSettings", json!({})),
+        Input::DescribeAccountSettings
+    ));
+    for status in ["ENABLED", "DISABLED"] {
+        let Input::UpdateAccountSettings(i) = input(
+            "UpdateAccountSettings",
+            json!({"MinimumThroughputBillingCommitment": {"Status": status}}),
+        ) else {
+            panic!()
+        };
+        assert_eq!(i.minimum_throughput_billing_commitment_status, status);
+    }
+}
+
+#[test]
+fn consumer_inputs_decode() {
+    let Input::RegisterStreamConsumer(i) = input(
+        "RegisterStreamConsumer",
+        json!({"StreamARN": ARN, "ConsumerName": "c1", "Tags": {"team": "data"}}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (i.stream_arn.as_str(), i.consumer_name.as_str()),
+        (ARN, "c1")
+    );
+    assert_eq!(
+        i.tags.map(|t| t.into_iter().collect::<Vec<_>>()),
+        Some(vec![("team".to_string(), "data".to_string())])
+    );
+    // Any combination passes: which ones name a consumer is the domain's call.
+    for (op, body, expected) in [
+        (
+            "DeregisterStreamConsumer",
+            json!({"ConsumerARN": CONSUMER_ARN}),
+            ConsumerRef {
+                consumer_arn: Some(CONSUMER_ARN.into()),
+                ..ConsumerRef::default()
+            },
+        ),
+        (
+            "DescribeStreamConsumer",
+            json!({"StreamARN": ARN, "ConsumerName": "c1"}),
+            ConsumerRef {
+                stream_arn: Some(ARN.into()),
+                consumer_name: Some("c1".into()),
+                consumer_arn: None,
+            },
+        ),
+        ("DescribeStreamConsumer", json!({}), ConsumerRef::default()),
+    ] {
+        let got = match input(op, body) {
+            Input::DeregisterStreamConsumer(r) if op == "DeregisterStreamConsumer" => r,
+            Input::DescribeStreamConsumer(r) if op == "DescribeStreamConsumer" => r,
+            other => panic!("{op}: {other:?}"),
+        };
+        assert_eq!(got, expected);
+    }
+    let Input::ListStreamConsumers(i) = input(
+        "ListStreamConsumers",
+        json!({"StreamARN": ARN, "MaxResults": 10, "NextToken": "t", "StreamCreationTimestamp": 1459799926.48}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            i.stream_arn.as_str(),
+            i.max_results,
+            i.next_token.as_deref(),
+            i.stream_creation_timestamp
+        ),
+        (ARN, Some(10), Some("t"), Some(Timestamp(1_459_799_926_480)))
+    );
+    let Input::SubscribeToShard(i) = input(
+        "SubscribeToShard",
+        json!({"ConsumerARN": CONSUMER_ARN, "ShardId": "shardId-000000000000",
+               "StartingPosition": {"Type": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": "49590338271490256608559692538361571095921575989136588898"}}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            i.consumer_arn.as_str(),
+            i.shard_id.as_str(),
+            i.starting_position.position_type,
+            i.starting_position.sequence_number.as_deref(),
+            i.starting_position.timestamp
+        ),
+        (
+            CONSUMER_ARN,
+            "shardId-000000000000",
+            ShardIteratorType::AfterSequenceNumber,
+            Some("49590338271490256608559692538361571095921575989136588898"),
+            None
+        )
+    );
+    // JSON timestamps are epoch seconds.
+    let Input::SubscribeToShard(i) = input(
+        "SubscribeToShard",
+        json!({"ConsumerARN": CONSUMER_ARN, "ShardId": "shardId-000000000000",
+               "StartingPosition": {"Type": "AT_TIMESTAMP", "Timestamp": 1459799926}}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            i.starting_position.position_type,
+            i.starting_position.timestamp
+        ),
+        (
+            ShardIteratorType::AtTimestamp,
+            Some(Timestamp(1_459_799_926_000))
+        )
+    );
+    // TRIM_HORIZON with a sequence number: AWS decides after looking things up.
+    let Input::SubscribeToShard(i) = input(
+        "SubscribeToShard",
+        json!({"ConsumerARN": CONSUMER_ARN, "ShardId": "shardId-0",
+               "StartingPosition": {"Type": "TRIM_HORIZON", "SequenceNumber": "5"}}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            i.starting_position.position_type,
+            i.starting_position.sequence_number.as_deref()
+        ),
+        (ShardIteratorType::TrimHorizon, Some("5"))
+    );
+}
+
+#[test]
+fn consumer_inputs_decode_from_cbor() {
+    let body = cmap(&[
+        ("ConsumerARN", ctext(CONSUMER_ARN)),
+        ("ShardId", ctext("shardId-000000000001")),
+        (
+            "StartingPosition",
+            cmap(&[
+                ("Type", ctext("AT_TIMESTAMP")),
+                ("Timestamp", ctimestamp_millis(1_459_799_926_480)),
+            ]),
+        ),
+    ]);
+    let Input::SubscribeToShard(i) = input_cbor("SubscribeToShard", &body) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            i.consumer_arn.as_str(),
+            i.shard_id.as_str(),
+            i.starting_position.position_type,
+            i.starting_position.sequence_number,
+            i.starting_position.timestamp
+        ),
+        (
+            CONSUMER_ARN,
+            "shardId-000000000001",
+            ShardIteratorType::AtTimestamp,
+            None,
+            // CBOR tag 1 carries milliseconds, not seconds.
+            Some(Timestamp(1_459_799_926_480))
+        )
+    );
+    let body = cmap(&[
+        ("StreamARN", ctext(ARN)),
+        ("ConsumerName", ctext("kcl-app")),
+        ("Tags", cmap(&[("a", ctext("1")), ("b", ctext(""))])),
+    ]);
+    let Input::RegisterStreamConsumer(i) = input_cbor("RegisterStreamConsumer", &body) else {
+        panic!()
+    };
+    assert_eq!(
+        (i.stream_arn.as_str(), i.consumer_name.as_str()),
+        (ARN, "kcl-app")
+    );
+    assert_eq!(
+        i.tags.map(|t| t.into_iter().collect::<Vec<_>>()),
+        Some(vec![
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), String::new())
+        ])
+    );
+    let body = cmap(&[
+        ("StreamARN", ctext(ARN)),
+        ("MaxResults", cuint(100)),
+        (
+            "StreamCreationTimestamp",
+            ctimestamp_millis(1_700_000_000_123),
+        ),
+    ]);
+    let Input::ListStreamConsumers(i) = input_cbor("ListStreamConsumers", &body) else {
+        panic!()
+    };
+    assert_eq!(
+        (i.max_results, i.stream_creation_timestamp),
+        (Some(100), Some(Timestamp(1_700_000_000_123)))
+    );
+    // Validation errors answer in CBOR too.
+    let body = cmap(&[
+        ("ConsumerARN", ctext(CONSUMER_ARN)),
+        ("ShardId", ctext("shardId-000000000001")),
+        ("StartingPosition", cmap(&[("Type", ctext("EARLIEST"))])),
+    ]);
+    let r = reply(call_cbor("SubscribeToShard", &body));
+    assert_eq!((r.status, r.content_type), (400, Some(CBOR_CONTENT_TYPE)));
+    assert_eq!(
+        cbor_text_member(&r.body, "__type").as_deref(),
+        Some("ValidationException")
+    );
+    assert_eq!(
+        cbor_text_member(&r.body, "message").as_deref(),
+        Some("1 validation error detected: Value 'EARLIEST' at 'startingPosition.type' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_TIMESTAMP, AT_SEQUENCE_NUMBER, TRIM_HORIZON]")
+    );
+}
+
+#[test]
+fn monitoring_encryption_and_policy_inputs_decode() {
+    let Input::EnableEnhancedMonitoring(i) = input(
+        "EnableEnhancedMonitoring",
+        json!({"StreamName": "s1", "ShardLevelMetrics": ["IncomingBytes", "ALL"]}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (i.stream.name.as_deref(), i.shard_level_metrics),
+        (
+            Some("s1"),
+            vec!["IncomingBytes".to_string(), "ALL".to_string()]
+        )
+    );
+    let Input::DisableEnhancedMonitoring(i) = input(
+        "DisableEnhancedMonitoring",
+        json!({"StreamARN": ARN, "ShardLevelMetrics": ["IteratorAgeMilliseconds"]}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (i.stream.arn.as_deref(), i.shard_level_metrics),
+        (Some(ARN), vec!["IteratorAgeMilliseconds".to_string()])
+    );
+    let Input::StartStreamEncryption(i) = input(
+        "StartStreamEncryption",
+        json!({"StreamName": "s1", "EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            i.stream.name.as_deref(),
+            i.encryption_type.as_str(),
+            i.key_id.as_str()
+        ),
+        (Some("s1"), "KMS", "alias/aws/kinesis")
+    );
+    let Input::StopStreamEncryption(i) = input(
+        "StopStreamEncryption",
+        json!({"StreamARN": ARN, "EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (i.stream.arn.as_deref(), i.encryption_type.as_str()),
+        (Some(ARN), "KMS")
+    );
+    // The policy document is an opaque string here (even an empty one).
+    let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    let Input::PutResourcePolicy(i) = input(
+        "PutResourcePolicy",
+        json!({"ResourceARN": CONSUMER_ARN, "Policy": policy}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (i.resource_arn.as_str(), i.policy.as_str()),
+        (CONSUMER_ARN, policy)
+    );
+    let Input::PutResourcePolicy(i) = input(
+        "PutResourcePolicy",
+        json!({"ResourceARN": ARN, "Policy": ""}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(i.policy, "");
+    let Input::GetResourcePolicy(i) = input("GetResourcePolicy", json!({"ResourceARN": ARN}))
+    else {
+        panic!()
+    };
+    assert_eq!(i.resource_arn, ARN);
+    let Input::DeleteResourcePolicy(i) =
+        input("DeleteResourcePolicy", json!({"ResourceARN": CONSUMER_ARN}))
+    else {
+        panic!()
+    };
+    assert_eq!(i.resource_arn, CONSUMER_ARN);
+}
+
+#[test]
+fn resharding_validation() {
+    // Current model: StreamName is optional (kinesalite's AWS run predates that);
+    // member order as AWS reported it.
+    validation(
+        "SplitShard",
+        json!({}),
+        &[
+            &format!("Value null at 'newStartingHashKey' {NOT_NULL}"),
+            &format!("Value null at 'shardToSplit' {NOT_NULL}"),
+        ],
+    );
+    validation(
+        "SplitShard",
+        json!({"StreamName": "", "ShardToSplit": "", "NewStartingHashKey": ""}),
+        &[
+            "Value '' at 'newStartingHashKey' failed to satisfy constraint: Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})",
+            &format!("Value '' at 'streamName' {NAME_PATTERN}"),
+            &format!("Value '' at 'streamName' {MIN_LEN_1}"),
+            &format!("Value '' at 'shardToSplit' {NAME_PATTERN}"),
+            &format!("Value '' at 'shardToSplit' {MIN_LEN_1}"),
+        ],
+    );
+    let name = "a".repeat(129);
+    validation(
+        "SplitShard",
+        json!({"StreamName": name, "ShardToSplit": name, "NewStartingHashKey": "0"}),
+        &[
+            &format!("Value '{name}' at 'streamName' failed to satisfy constraint: Member must have length less than or equal to 128"),
+            &format!("Value '{name}' at 'shardToSplit' failed to satisfy constraint: Member must have length less than or equal to 128"),
+        ],
+    );
+    // 40 digits breaks the pattern; 2^128 (39 digits) is the domain's to reject.
+    validation(
+        "SplitShard",
+        json!({"ShardToSplit": "shardId-0", "NewStartingHashKey": "1".repeat(40), "StreamARN": "arn:aws:kinesis:us-east-1:123:stream/s"}),
+        &[
+            &format!("Value '{}' at 'newStartingHashKey' failed to satisfy constraint: Member must satisfy regular expression pattern: 0|([1-9]\\d{{0,38}})", "1".repeat(40)),
+            "Value 'arn:aws:kinesis:us-east-1:123:stream/s' at 'streamARN' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+",
+        ],
+    );
+    assert!(matches!(
+        input(
+            "SplitShard",
+            json!({"StreamName": "s", "ShardToSplit": "x", "NewStartingHashKey": "340282366920938463463374607431768211456"})
+        ),
+        Input::SplitShard(_)
+    ));
+
+    validation(
+        "MergeShards",
+        json!({}),
+        &[
+            &format!("Value null at 'shardToMerge' {NOT_NULL}"),
+            &format!("Value null at 'adjacentShardToMerge' {NOT_NULL}"),
+        ],
+    );
+    validation(
+        "MergeShards",
+        json!({"StreamName": "", "ShardToMerge": "", "AdjacentShardToMerge": ""}),
+        &[
+            &format!("Value '' at 'shardToMerge' {NAME_PATTERN}"),
+            &format!("Value '' at 'shardToMerge' {MIN_LEN_1}"),
+            &format!("Value '' at 'adjacentShardToMerge' {NAME_PATTERN}"),
+            &format!("Value '' at 'adjacentShardToMerge' {MIN_LEN_1}"),
+            &format!("Value '' at 'streamName' {NAME_PATTERN}"),
+            &format!("Value '' at 'streamName' {MIN_LEN_1}"),
+        ],
+    );
+
+    validation(
+        "UpdateShardCount",
+        json!({}),
+        &[
+            &format!("Value null at 'scalingType' {NOT_NULL}"),
+            &format!("Value null at 'targetShardCount' {NOT_NULL}"),
+        ],
+    );
+    validation(
+        "UpdateShardCount",
+        json!({"StreamName": "", "ScalingType": "", "TargetShardCount": 0}),
+        &[
+            "Value '' at 'scalingType' failed to satisfy constraint: Member must satisfy enum value set: [UNIFORM_SCALING]",
+            &format!("Value '' at 'streamName' {NAME_PATTERN}"),
+            &format!("Value '' at 'streamName' {MIN_LEN_1}"),
+            "Value '0' at 'targetShardCount' failed to satisfy constraint: Member must have value greater than or equal to 1",
+        ],
+    );
+    validation(
+        "UpdateShardCount",
+        json!({"StreamName": "s", "ScalingType": "NON_UNIFORM", "TargetShardCount": 2}),
+        &["Value 'NON_UNIFORM' at 'scalingType' failed to satisfy constraint: Member must satisfy enum value set: [UNIFORM_SCALING]"],
+    );
+    // No upper bound in the current model (kinesalite's 100000 is gone); integers clamp.
+    let Input::UpdateShardCount(i) = input(
+        "UpdateShardCount",
+        json!({"StreamName": "s", "ScalingType": "UNIFORM_SCALING", "TargetShardCount": 100000000000u64}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(i.target_shard_count, 2_147_483_647);
+    serialization(
+        "UpdateShardCount",
+        json!({"TargetShardCount": "2"}),
+        "class java.lang.String can not be converted to an Integer",
+    );
+
+    validation(
+        "UpdateStreamMode",
+        json!({}),
+        &[
+            &format!("Value null at 'streamARN' {NOT_NULL}"),
+            &format!("Value null at 'streamModeDetails' {NOT_NULL}"),
+        ],
+    );
+    validation(
+        "UpdateStreamMode",
+        json!({"StreamARN": ARN, "StreamModeDetails": {}, "WarmThroughputMiBps": -1}),
+        &[
+            &format!("Value null at 'streamModeDetails.streamMode' {NOT_NULL}"),
+            "Value '-1' at 'warmThroughputMiBps' failed to satisfy constraint: Member must have value greater than or equal to 0",
+        ],
+    );
+    validation(
+        "UpdateStreamMode",
+        json!({"StreamARN": ARN, "StreamModeDetails": {"StreamMode": "on_demand"}}),
+        &["Value 'on_demand' at 'streamModeDetails.streamMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, ON_DEMAND]"],
+    );
+    validation(
+        "UpdateStreamWarmThroughput",
+        json!({"StreamName": "s"}),
+        &[&format!("Value null at 'warmThroughputMiBps' {NOT_NULL}")],
+    );
+    validation(
+        "UpdateStreamWarmThroughput",
+        json!({"StreamARN": "", "WarmThroughputMiBps": -5}),
+        &[
+            "Value '' at 'streamARN' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+",
+            &format!("Value '' at 'streamARN' {MIN_LEN_1}"),
+            "Value '-5' at 'warmThroughputMiBps' failed to satisfy constraint: Member must have value greater than or equal to 0",
+        ],
+    );
+}
+
+#[test]
+fn account_settings_validation() {
+    validation(
+        "UpdateAccountSettings",
+        json!({}),
+        &[&format!(
+            "Value null at 'minimumThroughputBillingCommitment' {NOT_NULL}"
+        )],
+    );
+    validation(
+        "UpdateAccountSettings",
+        json!({"MinimumThroughputBillingCommitment": {}}),
+        &[&format!(
+            "Value null at 'minimumThroughputBillingCommitment.status' {NOT_NULL}"
+        )],
+    );
+    // An output-only status is not an input value.
+    validation(
+        "UpdateAccountSettings",
+        json!({"MinimumThroughputBillingCommitment": {"Status": "ENABLED_UNTIL_EARLIEST_ALLOWED_END"}}),
+        &["Value 'ENABLED_UNTIL_EARLIEST_ALLOWED_END' at 'minimumThroughputBillingCommitment.status' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED]"],
+    );
+    serialization(
+        "UpdateAccountSettings",
+        json!({"MinimumThroughputBillingCommitment": "ENABLED"}),
+        "Expected null",
+    );
+    // DescribeAccountSettings has no members; anything else is ignored.
+    assert!(matches!(
+        input("DescribeAccountSettings", json!({"StreamName": 5})),
+        Input::DescribeAccountSettings
+    ));
+}
+
+#[test]
+fn consumer_validation() {
+    validation(
+        "RegisterStreamConsumer",
+        json!({}),
+        &[
+            &format!("Value null at 'streamARN' {NOT_NULL}"),
+            &format!("Value null at 'consumerName' {NOT_NULL}"),
+        ],
+    );
+    validation(
+        "RegisterStreamConsumer",
+        json!({"StreamARN": ARN, "ConsumerName": "my consumer"}),
+        &[&format!(
+            "Value 'my consumer' at 'consumerName' {NAME_PATTERN}"
+        )],
+    );
+    let long = "c".repeat(129);
+    validation(
+        "RegisterStreamConsumer",
+        json!({"StreamARN": ARN, "ConsumerName": "", "Tags": {}}),
+        &[
+            &format!("Value '' at 'consumerName' {NAME_PATTERN}"),
+            &format!("Value '' at 'consumerName' {MIN_LEN_1}"),
+            "Value '{}' at 'tags' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ],
+    );
+    validation(
+        "RegisterStreamConsumer",
+        json!({"StreamARN": ARN, "ConsumerName": long}),
+        &[&format!("Value '{long}' at 'consumerName' failed to satisfy constraint: Member must have length less than or equal to 128")],
+    );
+    let consumer_arn_pattern = r"Member must satisfy regular expression pattern: ^(arn):aws.*:kinesis:.*:\d{12}:.*stream\/[a-zA-Z0-9_.-]+\/consumer\/[a-zA-Z0-9_.-]+:[0-9]+";
+    for op in ["DescribeStreamConsumer", "DeregisterStreamConsumer"] {
+        validation(
+            op,
+            json!({"ConsumerARN": ARN, "ConsumerName": "a/b"}),
+            &[
+                &format!("Value 'a/b' at 'consumerName' {NAME_PATTERN}"),
+                &format!("Value '{ARN}' at 'consumerARN' failed to satisfy constraint: {consumer_arn_pattern}"),
+            ],
+        );
+    }
+    validation(
+        "ListStreamConsumers",
+        json!({}),
+        &[&format!("Value null at 'streamARN' {NOT_NULL}")],
+    );
+    validation(
+        "ListStreamConsumers",
+        json!({"StreamARN": ARN, "NextToken": "", "MaxResults": 10001}),
+        &[
+            &format!("Value '' at 'nextToken' {MIN_LEN_1}"),
+            "Value '10001' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10000",
+        ],
+    );
+
+    validation(
+        "SubscribeToShard",
+        json!({}),
+        &[
+            &format!("Value null at 'consumerARN' {NOT_NULL}"),
+            &format!("Value null at 'shardId' {NOT_NULL}"),
+            &format!("Value null at 'startingPosition' {NOT_NULL}"),
+        ],
+    );
+    validation(
+        "SubscribeToShard",
+        json!({"ConsumerARN": CONSUMER_ARN, "ShardId": "shardId-0", "StartingPosition": {}}),
+        &[&format!("Value null at 'startingPosition.type' {NOT_NULL}")],
+    );
+    validation(
+        "SubscribeToShard",
+        json!({"ConsumerARN": CONSUMER_ARN, "ShardId": "", "StartingPosition": {"Type": "AT_SHARD_ID", "SequenceNumber": "007"}}),
+        &[
+            &format!("Value '' at 'shardId' {NAME_PATTERN}"),
+            &format!("Value '' at 'shardId' {MIN_LEN_1}"),
+            // Same shape as ShardIteratorType, so AWS's order for it.
+            "Value 'AT_SHARD_ID' at 'startingPosition.type' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_TIMESTAMP, AT_SEQUENCE_NUMBER, TRIM_HORIZON]",
+            "Value '007' at 'startingPosition.sequenceNumber' failed to satisfy constraint: Member must satisfy regular expression pattern: 0|([1-9]\\d{0,128})",
+        ],
+    );
+    serialization(
+        "SubscribeToShard",
+        json!({"StartingPosition": "LATEST"}),
+        "Expected null",
+    );
+    serialization(
+        "SubscribeToShard",
+        json!({"StartingPosition": {"Type": "AT_TIMESTAMP", "Timestamp": "2020-01-01"}}),
+        "class java.lang.String can not be converted to milliseconds since epoch",
+    );
+    serialization(
+        "SubscribeToShard",
+        json!({"StartingPosition": {"Type": 1}}),
+        "class com.amazon.coral.value.json.numbers.TruncatingBigNumber can not be converted to an String",
+    );
+}
+
+#[test]
+fn monitoring_encryption_and_policy_validation() {
+    const METRICS: &str = "[IncomingBytes, IncomingRecords, OutgoingBytes, OutgoingRecords, WriteProvisionedThroughputExceeded, ReadProvisionedThroughputExceeded, IteratorAgeMilliseconds, ALL]";
+    for op in ["EnableEnhancedMonitoring", "DisableEnhancedMonitoring"] {
+        validation(
+            op,
+            json!({}),
+            &[&format!("Value null at 'shardLevelMetrics' {NOT_NULL}")],
+        );
+        validation(
+            op,
+            json!({"StreamName": "s", "ShardLevelMetrics": []}),
+            &["Value '[]' at 'shardLevelMetrics' failed to satisfy constraint: Member must have length greater than or equal to 1"],
+        );
+        // Element enums are reported once, at the list, like element lengths.
+        validation(
+            op,
+            json!({"StreamName": "s", "ShardLevelMetrics": ["IncomingBytes", "incomingRecords", "Bogus"]}),
+            &[&format!("Value '[IncomingBytes, incomingRecords, Bogus]' at 'shardLevelMetrics' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: {METRICS}]")],
+        );
+    }
+    let eight = [
+        "IncomingBytes",
+        "IncomingRecords",
+        "OutgoingBytes",
+        "OutgoingRecords",
+        "WriteProvisionedThroughputExceeded",
+        "ReadProvisionedThroughputExceeded",
+        "IteratorAgeMilliseconds",
+        "X",
+    ];
+    validation(
+        "EnableEnhancedMonitoring",
+        json!({"StreamName": "", "ShardLevelMetrics": eight}),
+        &[
+            &format!("Value '' at 'streamName' {NAME_PATTERN}"),
+            &format!("Value '' at 'streamName' {MIN_LEN_1}"),
+            &format!("Value '[{}]' at 'shardLevelMetrics' failed to satisfy constraint: Member must have length less than or equal to 7", eight.join(", ")),
+            &format!("Value '[{}]' at 'shardLevelMetrics' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: {METRICS}]", eight.join(", ")),
+        ],
+    );
+    validation(
+        "EnableEnhancedMonitoring",
+        json!({"StreamName": "s", "ShardLevelMetrics": ["ALL", null]}),
+        &[&format!(
+            "Value null at 'shardLevelMetrics.2.member' {NOT_NULL}"
+        )],
+    );
+    serialization(
+        "EnableEnhancedMonitoring",
+        json!({"ShardLevelMetrics": "ALL"}),
+        "Expected list or null",
+    );
+    serialization(
+        "DisableEnhancedMonitoring",
+        json!({"ShardLevelMetrics": [true]}),
+        "class java.lang.Boolean can not be converted to an String",
+    );
+
+    for op in ["StartStreamEncryption", "StopStreamEncryption"] {
+        validation(
+            op,
+            json!({}),
+            &[
+                &format!("Value null at 'encryptionType' {NOT_NULL}"),
+                &format!("Value null at 'keyId' {NOT_NULL}"),
+            ],
+        );
+        validation(
+            op,
+            json!({"StreamName": "s", "EncryptionType": "AES256", "KeyId": ""}),
+            &[
+                "Value 'AES256' at 'encryptionType' failed to satisfy constraint: Member must satisfy enum value set: [NONE, KMS]",
+                &format!("Value '' at 'keyId' {MIN_LEN_1}"),
+            ],
+        );
+    }
+    let long_key = "k".repeat(2049);
+    validation(
+        "StartStreamEncryption",
+        json!({"StreamARN": ARN, "EncryptionType": "KMS", "KeyId": long_key}),
+        &[&format!("Value '{long_key}' at 'keyId' failed to satisfy constraint: Member must have length less than or equal to 2048")],
+    );
+    // NONE passes validation; what it means is the domain's call.
+    assert!(matches!(
+        input(
+            "StartStreamEncryption",
+            json!({"StreamName": "s", "EncryptionType": "NONE", "KeyId": "k"})
+        ),
+        Input::StartStreamEncryption(_)
+    ));
+
+    validation(
+        "PutResourcePolicy",
+        json!({}),
+        &[
+            &format!("Value null at 'resourceARN' {NOT_NULL}"),
+            &format!("Value null at 'policy' {NOT_NULL}"),
+        ],
+    );
+    let resource_pattern =
+        r"Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\d{12}:.*stream/\S+";
+    for op in ["GetResourcePolicy", "DeleteResourcePolicy"] {
+        validation(
+            op,
+            json!({}),
+            &[&format!("Value null at 'resourceARN' {NOT_NULL}")],
+        );
+        validation(
+            op,
+            json!({"ResourceARN": "arn:aws:s3:::bucket"}),
+            &[&format!("Value 'arn:aws:s3:::bucket' at 'resourceARN' failed to satisfy constraint: {resource_pattern}")],
+        );
+    }
+    serialization(
+        "PutResourcePolicy",
+        json!({"ResourceARN": ARN, "Policy": {"Version": "2012-10-17"}}),
+        "Start of structure or map found where not expected.",
+    );
 }
 
 // ------------------------------------------------------------------ outputs and errors

@@ -8,6 +8,7 @@ pub fn to_api_error(e: StreamsError) -> ApiError {
         StreamsError::ResourceInUse(m) => ApiError::resource_in_use(m),
         StreamsError::InvalidArgument(m) => ApiError::invalid_argument(m),
         StreamsError::LimitExceeded(m) => ApiError::limit_exceeded(m),
+        StreamsError::ProvisionedThroughputExceeded(m) => ApiError::throughput_exceeded(m),
         StreamsError::ExpiredIterator(m) => ApiError::expired_iterator(m),
         StreamsError::ExpiredNextToken(m) => ApiError::expired_next_token(m),
         StreamsError::Validation(m) => ApiError::validation(m),

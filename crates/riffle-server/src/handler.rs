@@ -36,7 +36,7 @@ pub fn router(state: AppState) -> Router {
     Router::new().fallback(handle).with_state(state)
 }
 
-const EXPOSE_HEADERS: &str =
+pub(crate) const EXPOSE_HEADERS: &str =
     "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date";
 
 async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
@@ -79,6 +79,14 @@ async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
                 format!("Riffle does not implement {} yet.", op.name()),
             );
             (encode_error(format, &err), Some(op))
+        }
+        // Streamed, so answered outside `dispatch`/`finish`.
+        Decoded::Call {
+            format,
+            input: Input::SubscribeToShard(i),
+            ..
+        } => {
+            return crate::subscribe::respond(&state.engine, i, format, &request_id, origin).await;
         }
         Decoded::Call { op, format, input } => {
             let resp = match dispatch(&state.engine, input).await {
@@ -133,53 +141,62 @@ async fn dispatch(engine: &Engine, input: Input) -> Result<Output, StreamsError>
             .update_max_record_size(i)
             .await
             .map(|_| Output::Empty)?,
-        Input::SplitShard(_) => return Err(StreamsError::NotImplemented("SplitShard")),
-        Input::MergeShards(_) => return Err(StreamsError::NotImplemented("MergeShards")),
-        Input::UpdateShardCount(_) => return Err(StreamsError::NotImplemented("UpdateShardCount")),
-        Input::UpdateStreamMode(_) => return Err(StreamsError::NotImplemented("UpdateStreamMode")),
-        Input::UpdateStreamWarmThroughput(_) => {
-            return Err(StreamsError::NotImplemented("UpdateStreamWarmThroughput"))
+        Input::SplitShard(i) => engine.split_shard(i).await.map(|_| Output::Empty)?,
+        Input::MergeShards(i) => engine.merge_shards(i).await.map(|_| Output::Empty)?,
+        Input::UpdateShardCount(i) => Output::UpdateShardCount(engine.update_shard_count(i).await?),
+        Input::UpdateStreamMode(i) => engine.update_stream_mode(i).await.map(|_| Output::Empty)?,
+        Input::UpdateStreamWarmThroughput(i) => {
+            Output::UpdateStreamWarmThroughput(engine.update_stream_warm_throughput(i).await?)
         }
         Input::DescribeAccountSettings => {
-            return Err(StreamsError::NotImplemented("DescribeAccountSettings"))
+            Output::AccountSettings(engine.describe_account_settings().await?)
         }
-        Input::UpdateAccountSettings(_) => {
-            return Err(StreamsError::NotImplemented("UpdateAccountSettings"))
+        Input::UpdateAccountSettings(i) => {
+            Output::AccountSettings(engine.update_account_settings(i).await?)
         }
-        Input::RegisterStreamConsumer(_) => {
-            return Err(StreamsError::NotImplemented("RegisterStreamConsumer"))
+        Input::RegisterStreamConsumer(i) => {
+            Output::RegisterStreamConsumer(engine.register_stream_consumer(i).await?)
         }
-        Input::DeregisterStreamConsumer(_) => {
-            return Err(StreamsError::NotImplemented("DeregisterStreamConsumer"))
+        Input::DeregisterStreamConsumer(i) => engine
+            .deregister_stream_consumer(i)
+            .await
+            .map(|_| Output::Empty)?,
+        Input::DescribeStreamConsumer(i) => {
+            Output::DescribeStreamConsumer(engine.describe_stream_consumer(i).await?)
         }
-        Input::DescribeStreamConsumer(_) => {
-            return Err(StreamsError::NotImplemented("DescribeStreamConsumer"))
+        Input::ListStreamConsumers(i) => {
+            Output::ListStreamConsumers(engine.list_stream_consumers(i).await?)
         }
-        Input::ListStreamConsumers(_) => {
-            return Err(StreamsError::NotImplemented("ListStreamConsumers"))
+        // Answered as an event stream by `handle` before dispatch.
+        Input::SubscribeToShard(_) => {
+            return Err(StreamsError::Internal(
+                "SubscribeToShard reached dispatch".into(),
+            ))
         }
-        Input::SubscribeToShard(_) => return Err(StreamsError::NotImplemented("SubscribeToShard")),
-        Input::EnableEnhancedMonitoring(_) => {
-            return Err(StreamsError::NotImplemented("EnableEnhancedMonitoring"))
+        Input::EnableEnhancedMonitoring(i) => {
+            Output::EnhancedMonitoring(engine.enable_enhanced_monitoring(i).await?)
         }
-        Input::DisableEnhancedMonitoring(_) => {
-            return Err(StreamsError::NotImplemented("DisableEnhancedMonitoring"))
+        Input::DisableEnhancedMonitoring(i) => {
+            Output::EnhancedMonitoring(engine.disable_enhanced_monitoring(i).await?)
         }
-        Input::StartStreamEncryption(_) => {
-            return Err(StreamsError::NotImplemented("StartStreamEncryption"))
+        Input::StartStreamEncryption(i) => engine
+            .start_stream_encryption(i)
+            .await
+            .map(|_| Output::Empty)?,
+        Input::StopStreamEncryption(i) => engine
+            .stop_stream_encryption(i)
+            .await
+            .map(|_| Output::Empty)?,
+        Input::PutResourcePolicy(i) => {
+            engine.put_resource_policy(i).await.map(|_| Output::Empty)?
         }
-        Input::StopStreamEncryption(_) => {
-            return Err(StreamsError::NotImplemented("StopStreamEncryption"))
+        Input::GetResourcePolicy(i) => {
+            Output::GetResourcePolicy(engine.get_resource_policy(i).await?)
         }
-        Input::PutResourcePolicy(_) => {
-            return Err(StreamsError::NotImplemented("PutResourcePolicy"))
-        }
-        Input::GetResourcePolicy(_) => {
-            return Err(StreamsError::NotImplemented("GetResourcePolicy"))
-        }
-        Input::DeleteResourcePolicy(_) => {
-            return Err(StreamsError::NotImplemented("DeleteResourcePolicy"))
-        }
+        Input::DeleteResourcePolicy(i) => engine
+            .delete_resource_policy(i)
+            .await
+            .map(|_| Output::Empty)?,
     })
 }
 
@@ -187,7 +204,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn finish(resp: WireResponse, request_id: &str, origin: bool) -> Response {
+pub(crate) fn finish(resp: WireResponse, request_id: &str, origin: bool) -> Response {
     let mut builder = Response::builder()
         .status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header("x-amzn-RequestId", request_id);
@@ -229,7 +246,7 @@ fn cors_preflight(h: &HeaderMap, request_id: &str) -> Response {
 }
 
 /// `x-amz-id-2`: base64 of 72 random bytes, as AWS sends.
-fn amz_id_2() -> String {
+pub(crate) fn amz_id_2() -> String {
     let mut b = [0u8; 72];
     rand::thread_rng().fill_bytes(&mut b);
     base64::engine::general_purpose::STANDARD.encode(b)

@@ -4,6 +4,7 @@
 
 mod errors;
 mod handler;
+mod subscribe;
 
 pub use handler::{router, AppState};
 
@@ -42,6 +43,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let maintenance = spawn_maintenance(engine.clone(), cfg.retention_check_interval);
     let app = router(AppState::new(engine.clone(), cfg));
+    // Event streams last minutes; end them so graceful shutdown can drain.
+    let ending = engine.clone();
+    let shutdown = async move {
+        shutdown.await;
+        ending.end_subscriptions();
+    };
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
@@ -59,6 +66,7 @@ fn spawn_maintenance(
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut last_retention = tokio::time::Instant::now();
+        let mut last_autoscale = tokio::time::Instant::now();
         loop {
             tick.tick().await;
             let e = engine.clone();
@@ -66,8 +74,15 @@ fn spawn_maintenance(
             if run_retention {
                 last_retention = tokio::time::Instant::now();
             }
+            let run_autoscale = last_autoscale.elapsed() >= Duration::from_secs(1);
+            if run_autoscale {
+                last_autoscale = tokio::time::Instant::now();
+            }
             let _ = tokio::task::spawn_blocking(move || {
                 e.settle_all();
+                if run_autoscale {
+                    e.autoscale();
+                }
                 if run_retention {
                     let freed = e.enforce_retention();
                     if freed > 0 {

@@ -5,12 +5,20 @@
 //! (never across a log append). Appends and reads run on the blocking pool,
 //! where the log's group commit lets concurrent producers share fsyncs.
 
+mod autoscale;
+mod consumers;
+mod reshard;
+mod settings;
+mod subscribe;
+
+pub use subscribe::Subscription;
+
 use crate::clock::{Clock, SystemClock};
 use crate::error::StreamsError;
 use crate::hashing::{even_ranges, parse_hash_key, partition_key_hash};
 use crate::iterator::IteratorToken;
 use crate::seqnum::{self, SeqParts, MAX_SEQ_INDEX};
-use crate::shard::ShardHandle;
+use crate::shard::{AppendError, ShardHandle};
 use parking_lot::{Mutex, RwLock};
 use riffle_log::{LogConfig, ShardLog, StoredRecord};
 use riffle_meta::{MetaStore, RedbStore, ShardMeta, StreamMeta, StreamState};
@@ -28,6 +36,8 @@ const PUT_RECORDS_MAX_BYTES: usize = 10 * 1024 * 1024;
 const MAX_TAGS: usize = 50;
 const MIN_RETENTION: i64 = 24;
 const MAX_RETENTION: i64 = 8760;
+/// How often a write is routed again when a reshard closes its shard under it.
+const RESHARD_RETRIES: usize = 8;
 
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -39,6 +49,20 @@ pub struct EngineConfig {
     pub log: LogConfig,
     pub shard_limit: i64,
     pub on_demand_stream_limit: i64,
+    /// Enforce AWS's per-shard data-plane limits (1 MiB/s and 1,000 records/s
+    /// in, 2 MiB/s and 5 GetRecords/s out); see `throttle`.
+    pub throughput_limits: bool,
+    /// Enhanced fan-out consumers per stream (AWS: 20; 50 with On-demand Advantage).
+    pub max_consumers_per_stream: usize,
+    /// A SubscribeToShard stream ends cleanly after this long (AWS: 5 minutes).
+    pub subscription_lifetime_ms: u64,
+    /// An idle subscription sends an empty event carrying its continuation this often.
+    pub subscription_heartbeat_ms: u64,
+    /// Per consumer per shard read pacing (AWS: 2 MiB/s).
+    pub subscription_read_bytes_per_sec: u64,
+    /// A second subscription for the same consumer and shard within this long of
+    /// the first is refused; later it takes over (AWS: 5 s).
+    pub subscription_exclusive_ms: u64,
 }
 
 impl EngineConfig {
@@ -51,6 +75,12 @@ impl EngineConfig {
             log: LogConfig::default(),
             shard_limit: 20_000,
             on_demand_stream_limit: 50,
+            throughput_limits: true,
+            max_consumers_per_stream: 20,
+            subscription_lifetime_ms: 300_000,
+            subscription_heartbeat_ms: 2_000,
+            subscription_read_bytes_per_sec: 2 * 1024 * 1024,
+            subscription_exclusive_ms: 5_000,
         }
     }
 }
@@ -137,6 +167,10 @@ pub struct Engine {
     meta: Arc<dyn MetaStore>,
     clock: Arc<dyn Clock>,
     streams: RwLock<BTreeMap<String, Arc<LiveStream>>>,
+    /// Live SubscribeToShard streams, one per consumer and shard.
+    subs: Arc<subscribe::Registry>,
+    /// On-demand autoscaler's last write-counter samples.
+    autoscale_samples: Mutex<autoscale::Samples>,
 }
 
 fn shard_id(index: u32) -> String {
@@ -178,6 +212,8 @@ impl Engine {
             meta,
             clock,
             streams: RwLock::new(BTreeMap::new()),
+            subs: Arc::default(),
+            autoscale_samples: Mutex::new(Default::default()),
         };
         let mut live = BTreeMap::new();
         let mut known_uids = std::collections::HashSet::new();
@@ -211,16 +247,24 @@ impl Engine {
         self.cfg.data_dir.join("streams").join(uid)
     }
 
-    fn open_log(&self, dir: &Path, index: u32) -> Result<Arc<ShardHandle>, StreamsError> {
+    fn open_log(
+        &self,
+        dir: &Path,
+        index: u32,
+        closed: bool,
+    ) -> Result<Arc<ShardHandle>, StreamsError> {
         let log = ShardLog::open(&dir.join(format!("{index:012}")), self.cfg.log.clone())?;
-        Ok(Arc::new(ShardHandle::new(log)))
+        Ok(Arc::new(ShardHandle::new(log, closed)))
     }
 
     fn open_stream(&self, m: StreamMeta) -> Result<Arc<LiveStream>, StreamsError> {
         let dir = self.stream_dir(&m.uid);
         let mut logs = HashMap::new();
         for s in &m.shards {
-            logs.insert(s.index, self.open_log(&dir, s.index)?);
+            logs.insert(
+                s.index,
+                self.open_log(&dir, s.index, s.closed_ms.is_some())?,
+            );
         }
         Ok(Arc::new(LiveStream {
             write: Mutex::new(()),
@@ -320,6 +364,10 @@ impl Engine {
             self.finish_delete(name, stream)?;
             return Ok(false);
         }
+        if view.pending_reshard.is_some() {
+            self.apply_reshard(name, stream)?;
+            return Ok(true);
+        }
         self.update_meta(stream, |m| {
             if m.state != StreamState::Deleting && matches!(m.until_ms, Some(t) if t <= now) {
                 m.state = StreamState::Active;
@@ -358,8 +406,16 @@ impl Engine {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (name, s) in all {
-            if let Err(e) = self.settle(&name, &s) {
-                tracing::warn!(stream = name, error = %e, "could not complete a stream transition");
+            match self.settle(&name, &s) {
+                Ok(true) => {
+                    if let Err(e) = self.settle_consumers(&s) {
+                        tracing::warn!(stream = name, error = %e, "could not complete a consumer transition");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(stream = name, error = %e, "could not complete a stream transition")
+                }
             }
         }
     }
@@ -493,6 +549,8 @@ impl Engine {
             warm_throughput_mibps: input.warm_throughput_mibps,
             consumers: vec![],
             resource_policy: None,
+            pending_reshard: None,
+            shard_count_updates: vec![],
         };
         // Shard directories first, metadata second: a crash in between leaves
         // only an orphan directory, which the next start removes.
@@ -513,6 +571,11 @@ impl Engine {
 
     pub async fn delete_stream(&self, input: DeleteStreamInput) -> Result<(), StreamsError> {
         let (name, stream) = self.lookup_ref(&input.stream)?;
+        if !input.enforce_consumer_deletion && !stream.view().consumers.is_empty() {
+            return Err(StreamsError::ResourceInUse(format!(
+                "Consumers exist in stream {name} and enforceConsumerDeletion is either not set or is false"
+            )));
+        }
         let (until_ms, immediate) = self.until();
         if immediate {
             return self.finish_delete(&name, &stream);
@@ -652,7 +715,7 @@ impl Engine {
                 .into(),
                 key_id: m.encryption_key.clone(),
                 open_shard_count: open as i64,
-                consumer_count: 0,
+                consumer_count: m.consumers.len() as i64,
                 warm_throughput: m.warm_throughput_mibps.map(|t| WarmThroughput {
                     target_mibps: Some(t),
                     current_mibps: Some(t),
@@ -920,6 +983,20 @@ impl Engine {
         })
     }
 
+    /// AWS's throttling message, for writes and reads alike.
+    fn rate_exceeded(&self, name: &str, index: u32) -> String {
+        format!(
+            "Rate exceeded for shard {} in stream {name} under account {}.",
+            shard_id(index),
+            self.cfg.account_id
+        )
+    }
+
+    /// Takes one record of `bytes` from its shard's write buckets (always true with limits off).
+    fn admit_write(&self, log: &ShardHandle, now: i64, bytes: usize) -> bool {
+        !self.cfg.throughput_limits || log.limiter().admit_write(now, bytes as u64)
+    }
+
     pub async fn put_record(&self, input: PutRecordInput) -> Result<PutRecordOutput, StreamsError> {
         let (name, stream) = self.lookup_ref(&input.stream)?;
         let m = self.writable(&name, &stream)?;
@@ -935,23 +1012,58 @@ impl Engine {
         if size > Self::record_limit(&m) {
             return Err(self.record_too_large(&name, size, &m));
         }
-        let (index, log) = self.route(
-            &name,
-            &stream,
-            &m,
-            &input.partition_key,
-            input.explicit_hash_key.as_deref(),
-        )?;
-        let now = self.now_ms();
-        let key = input.partition_key;
-        let data = input.data;
-        let info =
-            blocking(move || Ok(log.append(now, &[(key.as_bytes(), data.as_slice())])?)).await?;
-        Ok(PutRecordOutput {
-            shard_id: shard_id(index),
-            sequence_number: Self::seq_of(&m, index, info.first_offset, info.timestamp_ms),
-            encryption_type: m.encryption_key.as_ref().map(|_| "KMS".to_string()),
-        })
+        let record = Arc::new((input.partition_key, input.data));
+        let mut m = m;
+        for _ in 0..RESHARD_RETRIES {
+            let (index, log) = self.route(
+                &name,
+                &stream,
+                &m,
+                &record.0,
+                input.explicit_hash_key.as_deref(),
+            )?;
+            let now = self.now_ms();
+            if !self.admit_write(&log, now, size) {
+                return Err(StreamsError::ProvisionedThroughputExceeded(
+                    self.rate_exceeded(&name, index),
+                ));
+            }
+            let r = record.clone();
+            let appended = tokio::task::spawn_blocking(move || {
+                log.append(now, &[(r.0.as_bytes(), r.1.as_slice())])
+            })
+            .await
+            .map_err(|e| StreamsError::Internal(format!("blocking task failed: {e}")))?;
+            match appended {
+                Ok(info) => {
+                    return Ok(PutRecordOutput {
+                        shard_id: shard_id(index),
+                        sequence_number: Self::seq_of(
+                            &m,
+                            index,
+                            info.first_offset,
+                            info.timestamp_ms,
+                        ),
+                        encryption_type: m.encryption_key.as_ref().map(|_| "KMS".to_string()),
+                    })
+                }
+                Err(AppendError::Closed) => m = self.after_reshard(&name, &stream)?,
+                Err(AppendError::Log(e)) => return Err(e.into()),
+            }
+        }
+        Err(StreamsError::Internal(format!(
+            "stream {name} kept resharding under a PutRecord"
+        )))
+    }
+
+    /// Waits for an in-progress reshard to publish its shard map, then returns it.
+    fn after_reshard(
+        &self,
+        name: &str,
+        stream: &LiveStream,
+    ) -> Result<Arc<StreamView>, StreamsError> {
+        drop(stream.write.lock());
+        self.writable(name, stream)
     }
 
     pub async fn put_records(
@@ -975,66 +1087,102 @@ impl Engine {
                 self.cfg.account_id
             )));
         }
-        // Group by shard, keeping request order within each shard; one log batch per shard.
-        let mut groups: BTreeMap<u32, (Arc<ShardHandle>, Vec<usize>)> = BTreeMap::new();
-        for (i, r) in input.records.iter().enumerate() {
-            let (index, log) = self.route(
-                &name,
-                &stream,
-                &m,
-                &r.partition_key,
-                r.explicit_hash_key.as_deref(),
-            )?;
-            groups
-                .entry(index)
-                .or_insert_with(|| (log, Vec::new()))
-                .1
-                .push(i);
-        }
         let records = Arc::new(input.records);
-        let now = self.now_ms();
-        let mut tasks = Vec::with_capacity(groups.len());
-        for (index, (log, positions)) in groups {
-            let records = records.clone();
-            tasks.push(tokio::task::spawn_blocking(move || {
-                let batch: Vec<(&[u8], &[u8])> = positions
-                    .iter()
-                    .map(|&i| {
-                        (
-                            records[i].partition_key.as_bytes(),
-                            records[i].data.as_slice(),
-                        )
-                    })
-                    .collect();
-                (index, positions.clone(), log.append(now, &batch))
-            }));
-        }
         let mut results = vec![PutRecordsResultEntry::default(); records.len()];
         let mut failed = 0;
-        for t in tasks {
-            let (index, positions, res) =
-                t.await.map_err(|e| StreamsError::Internal(e.to_string()))?;
-            match res {
-                Ok(info) => {
-                    for (k, &i) in positions.iter().enumerate() {
-                        results[i].shard_id = Some(shard_id(index));
-                        results[i].sequence_number = Some(Self::seq_of(
-                            &m,
-                            index,
-                            info.first_offset + k as u64,
-                            info.timestamp_ms,
-                        ));
-                    }
+        let mut pending: Vec<usize> = (0..records.len()).collect();
+        let mut m = m;
+        for attempt in 0..RESHARD_RETRIES {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                m = self.after_reshard(&name, &stream)?;
+            }
+            // Group by shard, keeping request order within each shard; one log batch per shard.
+            let mut groups: BTreeMap<u32, (Arc<ShardHandle>, Vec<usize>)> = BTreeMap::new();
+            // Route everything first: a request rejected as a whole takes no throughput.
+            let mut routed = Vec::with_capacity(pending.len());
+            for &i in &pending {
+                let r = &records[i];
+                routed.push((
+                    i,
+                    self.route(
+                        &name,
+                        &stream,
+                        &m,
+                        &r.partition_key,
+                        r.explicit_hash_key.as_deref(),
+                    )?,
+                ));
+            }
+            pending.clear();
+            let now = self.now_ms();
+            // In request order, each record against its own shard's buckets;
+            // only admitted records are appended.
+            for (i, (index, log)) in routed {
+                let r = &records[i];
+                if !self.admit_write(&log, now, r.data.len() + r.partition_key.len()) {
+                    failed += 1;
+                    results[i].error_code = Some("ProvisionedThroughputExceededException".into());
+                    results[i].error_message = Some(self.rate_exceeded(&name, index));
+                    continue;
                 }
-                Err(e) => {
-                    tracing::error!(stream = name, shard = index, error = %e, "append failed");
-                    for &i in &positions {
-                        failed += 1;
-                        results[i].error_code = Some("InternalFailure".into());
-                        results[i].error_message = Some("Internal service failure.".into());
+                groups
+                    .entry(index)
+                    .or_insert_with(|| (log, Vec::new()))
+                    .1
+                    .push(i);
+            }
+            let mut tasks = Vec::with_capacity(groups.len());
+            for (index, (log, positions)) in groups {
+                let records = records.clone();
+                tasks.push(tokio::task::spawn_blocking(move || {
+                    let batch: Vec<(&[u8], &[u8])> = positions
+                        .iter()
+                        .map(|&i| {
+                            (
+                                records[i].partition_key.as_bytes(),
+                                records[i].data.as_slice(),
+                            )
+                        })
+                        .collect();
+                    let res = log.append(now, &batch);
+                    (index, positions, res)
+                }));
+            }
+            for t in tasks {
+                let (index, positions, res) =
+                    t.await.map_err(|e| StreamsError::Internal(e.to_string()))?;
+                match res {
+                    Ok(info) => {
+                        for (k, &i) in positions.iter().enumerate() {
+                            results[i].shard_id = Some(shard_id(index));
+                            results[i].sequence_number = Some(Self::seq_of(
+                                &m,
+                                index,
+                                info.first_offset + k as u64,
+                                info.timestamp_ms,
+                            ));
+                        }
+                    }
+                    // The shard closed under us: those records go to its children next round.
+                    Err(AppendError::Closed) => pending.extend(positions),
+                    Err(AppendError::Log(e)) => {
+                        tracing::error!(stream = name, shard = index, error = %e, "append failed");
+                        for &i in &positions {
+                            failed += 1;
+                            results[i].error_code = Some("InternalFailure".into());
+                            results[i].error_message = Some("Internal service failure.".into());
+                        }
                     }
                 }
             }
+        }
+        for &i in &pending {
+            failed += 1;
+            results[i].error_code = Some("InternalFailure".into());
+            results[i].error_message = Some("Internal service failure.".into());
         }
         Ok(PutRecordsOutput {
             failed_record_count: failed,
@@ -1107,7 +1255,9 @@ impl Engine {
                 }
                 if p.seq_index == MAX_SEQ_INDEX {
                     shard.end_offset.unwrap_or_else(|| log.end_offset())
-                } else if input.iterator_type == ShardIteratorType::AtSequenceNumber {
+                } else if input.iterator_type == ShardIteratorType::AtSequenceNumber
+                    || subscribe::before_first(&p, &shard)
+                {
                     p.seq_index
                 } else {
                     p.seq_index + 1
@@ -1179,6 +1329,12 @@ impl Engine {
         let log = stream
             .log(tok.shard_index)
             .ok_or_else(|| self.shard_not_found(&tok.stream_name, &id))?;
+        let limited = self.cfg.throughput_limits;
+        if limited && !log.limiter().admit_read(now) {
+            return Err(StreamsError::ProvisionedThroughputExceeded(
+                self.rate_exceeded(&tok.stream_name, tok.shard_index),
+            ));
+        }
         let limit = input.limit.unwrap_or(10_000).clamp(1, 10_000) as usize;
         let start = tok.offset.max(self.trim_horizon(&m, &log)?);
         let end_limit = shard.end_offset;
@@ -1191,6 +1347,11 @@ impl Engine {
             Ok(v)
         })
         .await?;
+        if limited {
+            // Charged after the fact; a big read leaves debt that blocks the next ones.
+            let bytes: usize = stored.iter().map(|r| r.key.len() + r.value.len()).sum();
+            log.limiter().charge_read(self.now_ms(), bytes as u64);
+        }
         let next_offset = stored.last().map(|r| r.offset + 1).unwrap_or(start);
         let tip = shard.end_offset.unwrap_or_else(|| log.end_offset());
         let millis_behind = match stored.last() {
@@ -1418,11 +1579,17 @@ impl Engine {
     }
 
     pub async fn tag_resource(&self, input: TagResourceInput) -> Result<(), StreamsError> {
+        if consumers::is_consumer_arn(&input.resource_arn) {
+            return self.tag_consumer(&input.resource_arn, input.tags);
+        }
         let (name, stream) = self.resource(&input.resource_arn)?;
         self.tag_stream(&name, &stream, input.tags)
     }
 
     pub async fn untag_resource(&self, input: UntagResourceInput) -> Result<(), StreamsError> {
+        if consumers::is_consumer_arn(&input.resource_arn) {
+            return self.untag_consumer(&input.resource_arn, &input.tag_keys);
+        }
         let (name, stream) = self.resource(&input.resource_arn)?;
         self.untag_stream(&name, &stream, &input.tag_keys)
     }
@@ -1431,6 +1598,9 @@ impl Engine {
         &self,
         input: ListTagsForResourceInput,
     ) -> Result<ListTagsForResourceOutput, StreamsError> {
+        if consumers::is_consumer_arn(&input.resource_arn) {
+            return self.list_consumer_tags(&input.resource_arn);
+        }
         let (_, stream) = self.resource(&input.resource_arn)?;
         let m = stream.view();
         Ok(ListTagsForResourceOutput {
@@ -1743,6 +1913,8 @@ mod tests {
             warm_throughput_mibps: None,
             consumers: vec![],
             resource_policy: None,
+            pending_reshard: None,
+            shard_count_updates: vec![],
         })
     }
 

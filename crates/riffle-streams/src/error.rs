@@ -13,6 +13,9 @@ pub enum StreamsError {
     InvalidArgument(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// A shard's provisioned throughput is used up (see `throttle`).
+    #[error("{0}")]
+    ProvisionedThroughputExceeded(String),
     #[error("{0}")]
     ExpiredIterator(String),
     #[error("{0}")]

@@ -11,8 +11,9 @@ pub mod hashing;
 pub mod iterator;
 pub mod seqnum;
 mod shard;
+mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Engine, EngineConfig, EngineStats};
+pub use engine::{Engine, EngineConfig, EngineStats, Subscription};
 pub use error::StreamsError;
 pub use riffle_log::{LogConfig, SyncPolicy};

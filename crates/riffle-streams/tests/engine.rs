@@ -13,6 +13,8 @@ const HOUR: i64 = 3_600_000;
 fn engine(dir: &std::path::Path, clock: Arc<ManualClock>) -> Engine {
     let mut cfg = EngineConfig::new(dir);
     cfg.transition_delay_ms = 0;
+    // These tests read and write many times at one manual instant.
+    cfg.throughput_limits = false;
     cfg.log = LogConfig {
         segment_max_age_ms: 60_000,
         sync: SyncPolicy::Always,
@@ -334,4 +336,129 @@ async fn deleted_stream_data_is_removed_from_disk() {
     assert!(
         matches!(err, Err(StreamsError::ResourceNotFound(m)) if m == "Stream gone under account 000000000000 not found.")
     );
+}
+
+fn on_demand_engine(dir: &std::path::Path, clock: Arc<ManualClock>) -> Engine {
+    let mut cfg = EngineConfig::new(dir);
+    cfg.transition_delay_ms = 0;
+    cfg.throughput_limits = false;
+    Engine::open_with_clock(cfg, clock).unwrap()
+}
+
+async fn open_shards(e: &Engine, name: &str) -> usize {
+    let d = e
+        .describe_stream_summary(DescribeStreamSummaryInput {
+            stream: stream(name),
+        })
+        .await
+        .unwrap();
+    d.stream_description_summary.open_shard_count as usize
+}
+
+async fn put_many(e: &Engine, name: &str, n: usize, size: usize, round: usize) {
+    let records: Vec<PutRecordsEntry> = (0..n)
+        .map(|i| PutRecordsEntry {
+            data: vec![b'x'; size],
+            partition_key: format!("k-{round}-{i}"),
+            explicit_hash_key: None,
+        })
+        .collect();
+    for chunk in records.chunks(500) {
+        let out = e
+            .put_records(PutRecordsInput {
+                stream: stream(name),
+                records: chunk.to_vec(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(out.failed_record_count, 0);
+    }
+}
+
+#[tokio::test]
+async fn on_demand_streams_split_hot_shards_and_stay_put_when_cold() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let e = on_demand_engine(dir.path(), clock.clone());
+    for name in ["hot", "cold"] {
+        e.create_stream(CreateStreamInput {
+            stream_name: name.into(),
+            stream_mode: Some(StreamMode::OnDemand),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(open_shards(&e, name).await, 4);
+    }
+    e.autoscale(); // first sample
+    let mut grew_at = None;
+    for round in 0..8 {
+        // ~6 MiB/s spread over 4+ shards: every shard runs above 80% of 1 MiB/s.
+        put_many(&e, "hot", 6000, 1024, round).await;
+        put_many(&e, "cold", 10, 100, round).await;
+        clock.advance_ms(1000);
+        e.autoscale();
+        if grew_at.is_none() && open_shards(&e, "hot").await > 4 {
+            grew_at = Some(round);
+        }
+    }
+    let hot = open_shards(&e, "hot").await;
+    assert!(
+        hot > 4,
+        "a hot on-demand stream must grow, still {hot} shards"
+    );
+    assert!(
+        grew_at.is_some_and(|r| r >= 1),
+        "growth needs sustained load, not one sample"
+    );
+    assert_eq!(
+        open_shards(&e, "cold").await,
+        4,
+        "a cold stream must not grow"
+    );
+    // The growth is real resharding: the parents are closed with children.
+    let shards = e
+        .list_shards(ListShardsInput {
+            stream: stream("hot"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .shards;
+    assert!(shards
+        .iter()
+        .any(|s| s.sequence_number_range.ending_sequence_number.is_some()));
+    assert!(
+        shards
+            .iter()
+            .filter(|s| s.parent_shard_id.is_some())
+            .count()
+            >= 2
+    );
+}
+
+#[tokio::test]
+async fn warm_throughput_pre_splits_an_on_demand_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let e = on_demand_engine(dir.path(), clock);
+    e.create_stream(CreateStreamInput {
+        stream_name: "warm".into(),
+        stream_mode: Some(StreamMode::OnDemand),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let out = e
+        .update_stream_warm_throughput(UpdateStreamWarmThroughputInput {
+            stream: stream("warm"),
+            warm_throughput_mibps: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.warm_throughput.target_mibps, Some(10));
+    for _ in 0..10 {
+        e.autoscale();
+    }
+    assert_eq!(open_shards(&e, "warm").await, 10);
 }

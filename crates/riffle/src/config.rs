@@ -41,6 +41,17 @@ retention_check_ms = 60000
 
 # Largest accepted request body in bytes (HTTP 413 beyond).
 max_request_bytes = 16777216
+
+# Enhanced fan-out consumers per stream (AWS: 20).  (RIFFLE_MAX_CONSUMERS, --max-consumers)
+max_consumers = 20
+
+# A SubscribeToShard event stream ends after this many ms (AWS: 5 minutes).  (RIFFLE_SUBSCRIPTION_LIFETIME_MS)
+subscription_lifetime_ms = 300000
+
+# Enforce AWS's per-shard throughput limits: 1 MiB/s and 1,000 records/s in, 2 MiB/s and
+# 5 GetRecords calls/s out (ProvisionedThroughputExceededException beyond), so applications meet
+# throttling here as on AWS. false turns them off.  (RIFFLE_NO_THROUGHPUT_LIMITS=true, --no-throughput-limits)
+throughput_limits = true
 "#;
 
 /// The `serve` flags. Each is optional so the file and defaults can fill in.
@@ -73,6 +84,15 @@ pub struct ServeArgs {
     /// How often retention is enforced, in ms [default: 60000]
     #[arg(long, env = "RIFFLE_RETENTION_CHECK_MS", value_name = "MS")]
     pub retention_check_ms: Option<u64>,
+    /// Enhanced fan-out consumers per stream [default: 20]
+    #[arg(long, env = "RIFFLE_MAX_CONSUMERS", value_name = "N")]
+    pub max_consumers: Option<usize>,
+    /// How long a SubscribeToShard stream lasts, in ms [default: 300000]
+    #[arg(long, env = "RIFFLE_SUBSCRIPTION_LIFETIME_MS", value_name = "MS")]
+    pub subscription_lifetime_ms: Option<u64>,
+    /// Turn off the per-shard throughput limits (1 MiB/s, 1,000 records/s in; 2 MiB/s, 5 reads/s out)
+    #[arg(long, env = "RIFFLE_NO_THROUGHPUT_LIMITS")]
+    pub no_throughput_limits: bool,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -89,6 +109,9 @@ struct FileConfig {
     segment_max_age_ms: Option<i64>,
     retention_check_ms: Option<u64>,
     max_request_bytes: Option<usize>,
+    throughput_limits: Option<bool>,
+    max_consumers: Option<usize>,
+    subscription_lifetime_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +159,9 @@ pub struct Config {
     pub segment_max_age_ms: i64,
     pub retention_check_ms: u64,
     pub max_request_bytes: usize,
+    pub throughput_limits: bool,
+    pub max_consumers: usize,
+    pub subscription_lifetime_ms: u64,
 }
 
 impl Config {
@@ -188,6 +214,13 @@ impl Config {
                 .or(file.retention_check_ms)
                 .unwrap_or(60_000),
             max_request_bytes: file.max_request_bytes.unwrap_or(16 * 1024 * 1024),
+            // The flag (or its env var) can only turn limits off; the file can do either.
+            throughput_limits: !args.no_throughput_limits && file.throughput_limits.unwrap_or(true),
+            max_consumers: args.max_consumers.or(file.max_consumers).unwrap_or(20),
+            subscription_lifetime_ms: args
+                .subscription_lifetime_ms
+                .or(file.subscription_lifetime_ms)
+                .unwrap_or(300_000),
         })
     }
 }
@@ -244,6 +277,28 @@ mod tests {
             ..Default::default()
         })
         .is_err());
+    }
+
+    #[test]
+    fn throughput_limits_default_on_and_turn_off() {
+        assert!(
+            Config::resolve(&ServeArgs::default())
+                .unwrap()
+                .throughput_limits
+        );
+        let off = ServeArgs {
+            no_throughput_limits: true,
+            ..Default::default()
+        };
+        assert!(!Config::resolve(&off).unwrap().throughput_limits);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("riffle.toml");
+        std::fs::write(&path, "throughput_limits = false\n").unwrap();
+        let file = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(!Config::resolve(&file).unwrap().throughput_limits);
     }
 
     #[test]

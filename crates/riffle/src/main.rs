@@ -27,6 +27,8 @@ struct Cli {
     serve: ServeArgs,
 }
 
+// Parsed once at startup; boxing the flags would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server (the default when no command is given).
@@ -71,6 +73,9 @@ async fn run(cfg: Config) -> Result<()> {
     ecfg.account_id = cfg.account_id.clone();
     ecfg.transition_delay_ms = cfg.transition_delay_ms;
     ecfg.shard_limit = cfg.shard_limit;
+    ecfg.throughput_limits = cfg.throughput_limits;
+    ecfg.max_consumers_per_stream = cfg.max_consumers;
+    ecfg.subscription_lifetime_ms = cfg.subscription_lifetime_ms;
     ecfg.log = LogConfig {
         segment_max_bytes: cfg.segment_max_bytes,
         segment_max_age_ms: cfg.segment_max_age_ms,
@@ -115,6 +120,14 @@ async fn run(cfg: Config) -> Result<()> {
     )?;
     writeln!(out, "  durability   {}", cfg.fsync.describe())?;
     writeln!(out, "  account      {} in {}", cfg.account_id, cfg.region)?;
+    if cfg.throughput_limits {
+        writeln!(out, "  limits       per-shard throughput limits enforced (1 MiB/s, 1000 records/s in; 2 MiB/s, 5 reads/s out)")?;
+    } else {
+        writeln!(
+            out,
+            "  limits       per-shard throughput limits off (--no-throughput-limits)"
+        )?;
+    }
     writeln!(
         out,
         "  try          aws --endpoint-url http://{addr} kinesis list-streams"

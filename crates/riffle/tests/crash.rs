@@ -703,7 +703,13 @@ async fn acknowledged_records_survive_repeated_kill9() {
 /// time for any background flush; the records must be there after restart.
 async fn immediate_kill_after_ack(fsync: &str) {
     let started = Instant::now();
-    let mut server = TestServer::start_with(&["--transition-delay-ms", "0", "--fsync", fsync]);
+    let mut server = TestServer::start_with(&[
+        "--transition-delay-ms",
+        "0",
+        "--fsync",
+        fsync,
+        "--no-throughput-limits",
+    ]);
     create_stream(&server.client().await, SHARDS).await;
     let mut expected: HashMap<RecId, (String, String, String)> = HashMap::new();
     let mut rng = Rng::new(99);

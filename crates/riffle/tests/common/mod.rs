@@ -16,8 +16,14 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// A server with immediate stream transitions and a fresh data dir.
+    /// A server with immediate stream transitions and a fresh data dir, and no
+    /// per-shard throughput limits (most tests write faster than AWS allows).
     pub fn start() -> TestServer {
+        Self::start_with(&["--transition-delay-ms", "0", "--no-throughput-limits"])
+    }
+
+    /// Like [`Self::start`] but with AWS's per-shard throughput limits enforced.
+    pub fn start_limited() -> TestServer {
         Self::start_with(&["--transition-delay-ms", "0"])
     }
 
@@ -118,6 +124,18 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// A client that surfaces throttling instead of retrying it (the SDK retries
+/// ProvisionedThroughputExceededException by default).
+pub async fn no_retry_client_for(endpoint: &str) -> aws_sdk_kinesis::Client {
+    let conf = client_for(endpoint)
+        .await
+        .config()
+        .to_builder()
+        .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_kinesis::Client::from_conf(conf)
 }
 
 pub async fn client_for(endpoint: &str) -> aws_sdk_kinesis::Client {
