@@ -8,6 +8,7 @@ mod format;
 mod log;
 mod segment;
 mod sim;
+mod stats;
 mod storage;
 #[cfg(test)]
 mod tests;
@@ -15,6 +16,7 @@ mod tests;
 pub use format::{FORMAT_VERSION, MAX_BATCH_BYTES};
 pub use log::ShardLog;
 pub use sim::SimStorage;
+pub use stats::{fsync_stats, HistogramSnapshot, MicrosHistogram, LATENCY_BOUNDS_MICROS};
 pub use storage::{FsStorage, Storage, StorageFile};
 
 /// Tuning knobs of a [`ShardLog`].

@@ -415,7 +415,10 @@ impl Inner {
 
     fn sync_file(&self, f: &dyn StorageFile) -> Result<(), LogError> {
         self.sync_count.fetch_add(1, Ordering::Relaxed);
-        f.sync_data().map_err(|e| {
+        let started = std::time::Instant::now();
+        let res = f.sync_data();
+        crate::stats::record_fsync(started);
+        res.map_err(|e| {
             self.poison();
             LogError::Io(e)
         })
@@ -477,11 +480,14 @@ impl Inner {
     fn roll(&self, w: &mut Writer) -> Result<(), LogError> {
         let old = w.active.clone();
         self.sync_file(&*old.file)?;
+        // Publish before advancing `synced`: a follower in `sync_to` returns as
+        // soon as it sees `synced` cover its batch, and its records must already
+        // be readable then.
+        self.publish(w.next_offset, w.last_ts);
         {
             let mut st = self.sync_state.lock();
             st.synced = st.synced.max(w.next_offset);
         }
-        self.publish(w.next_offset, w.last_ts);
         // The index is a cache (rebuildable, checksummed), so it is not fsynced.
         let index = format::encode_index(&old.meta.read().to_index_file(old.base));
         match write_file(&*self.storage, &format::idx_name(old.base), &index) {

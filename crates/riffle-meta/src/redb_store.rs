@@ -137,6 +137,7 @@ mod tests {
             resource_policy: None,
             pending_reshard: None,
             shard_count_updates: vec![],
+            mode_updates: vec![],
         }
     }
 

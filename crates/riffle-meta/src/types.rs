@@ -59,6 +59,9 @@ pub struct StreamMeta {
     /// When UpdateShardCount was accepted (epoch ms), for AWS's 10-per-24-hours rule.
     #[serde(default)]
     pub shard_count_updates: Vec<i64>,
+    /// When the capacity mode was switched (epoch ms), for AWS's twice-per-24-hours rule.
+    #[serde(default)]
+    pub mode_updates: Vec<i64>,
 }
 
 /// A resharding request waiting for its UPDATING period to end.

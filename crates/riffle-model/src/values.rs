@@ -1,4 +1,3 @@
-use base64::Engine as _;
 use serde::{Serialize, Serializer};
 
 /// Opaque bytes (`Data`). JSON carries them as standard base64 text, CBOR as a
@@ -15,7 +14,11 @@ impl std::fmt::Debug for Blob {
 impl Serialize for Blob {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
-            s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+            // Streamed into the output (serde_json's collect_str): no String per record.
+            s.collect_str(&base64::display::Base64Display::new(
+                &self.0,
+                &base64::engine::general_purpose::STANDARD,
+            ))
         } else {
             s.serialize_bytes(&self.0)
         }
@@ -59,6 +62,16 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Blob(b"hi".to_vec())).ok(),
             Some("\"aGk=\"".into())
+        );
+        // Longer than base64's display chunk, with a length that needs padding.
+        let big: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        use base64::Engine as _;
+        assert_eq!(
+            serde_json::to_string(&Blob(big.clone())).ok(),
+            Some(format!(
+                "\"{}\"",
+                base64::engine::general_purpose::STANDARD.encode(&big)
+            ))
         );
         assert_eq!(
             serde_json::to_string(&Timestamp(1441215410867)).ok(),

@@ -19,6 +19,7 @@
 mod auth;
 mod build;
 pub mod eventstream;
+mod fast_json;
 pub mod schema;
 mod typecheck;
 mod validate;
@@ -229,7 +230,11 @@ pub fn encode_output(format: Format, out: &Output) -> WireResponse {
                 Format::Json => data / 3 * 4 + 4 * o.records.len(),
                 Format::Cbor => data,
             };
-            serialize(format, o, data + 200 * o.records.len() + 1024)
+            let capacity = data + 200 * o.records.len() + 1024;
+            match format {
+                Format::Json => fast_json::get_records(o, capacity),
+                Format::Cbor => serialize(format, o, capacity),
+            }
         }
         Output::ListTagsForStream(o) => serialize(format, o, 512),
         Output::ListTagsForResource(o) => serialize(format, o, 512),

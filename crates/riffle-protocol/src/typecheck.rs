@@ -220,6 +220,12 @@ pub fn js_len(s: &str) -> usize {
 
 /// Strict base64 as AWS checks it, in AWS's order, with its messages.
 fn decode_base64(s: &str) -> Result<Vec<u8>, ApiError> {
+    // Fast path: the strict SIMD decoder accepts only canonical, padded base64,
+    // which passes every check below; they run only to word the error for bad
+    // input. (The scalar decoder was ~19% of the server's CPU on 10 KiB records.)
+    if let Ok(b) = base64_simd::STANDARD.decode_to_vec(s) {
+        return Ok(b);
+    }
     let len = js_len(s);
     if !len.is_multiple_of(4) {
         return Err(err(format!(
@@ -251,6 +257,31 @@ mod tests {
         assert_eq!(e.code, "SerializationException");
         assert!(e.capital_message);
         e.message.unwrap_or_default()
+    }
+
+    #[test]
+    fn fast_path_accepts_exactly_what_the_strict_decoder_does() {
+        let ok = ["", "aGk=", "aA==", "aGVsbG8gd29ybGQh", "+/+/"];
+        let bad = [
+            "aGk",
+            "aR==",
+            "aGl=",
+            "a===",
+            "aG=k",
+            "aGk=aGk=",
+            "aGk =",
+            "a\u{e9}==",
+            "====",
+            "aGk\n",
+        ];
+        for s in ok.iter().chain(&bad) {
+            let slow = base64::engine::general_purpose::STANDARD.decode(s).ok();
+            assert_eq!(base64_simd::STANDARD.decode_to_vec(s).ok(), slow, "{s:?}");
+            assert_eq!(decode_base64(s).ok(), slow, "{s:?}");
+        }
+        let long: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        let enc = base64::engine::general_purpose::STANDARD.encode(&long);
+        assert_eq!(decode_base64(&enc).ok(), Some(long));
     }
 
     #[test]

@@ -1,4 +1,6 @@
 use crate::errors::to_api_error;
+use crate::metrics::Metrics;
+use crate::observe::{error_code_of, stream_of};
 use crate::ServerConfig;
 use axum::body::Body;
 use axum::extract::State;
@@ -12,34 +14,65 @@ use riffle_protocol::{
     decode_request, encode_error, encode_output, Decoded, HttpRequestView, WireResponse,
 };
 use riffle_streams::{Engine, StreamsError};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Clone)]
 pub struct AppState {
-    engine: Arc<Engine>,
+    pub(crate) engine: Arc<Engine>,
     cfg: Arc<ServerConfig>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, cfg: ServerConfig) -> Self {
         AppState {
+            metrics: Arc::new(Metrics::new(engine.clone())),
             engine,
             cfg: Arc::new(cfg),
         }
     }
+
+    /// Counts an answered request and writes its (debug-level) log line.
+    fn observed(
+        &self,
+        request_id: &str,
+        op: &'static str,
+        status: u16,
+        error: Option<Cow<'static, str>>,
+        stream: Option<String>,
+        started: Instant,
+    ) {
+        tracing::debug!(
+            request_id,
+            op,
+            status,
+            error = error.as_deref(),
+            stream = stream.as_deref(),
+            latency_us = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        self.metrics.request(op, status, error, started);
+    }
 }
+
+/// The `operation` label of requests that named no (known) operation.
+const NO_OPERATION: &str = "unknown";
 
 /// Every method and path goes to one handler: AWS ignores the path and
 /// answers wrong methods itself, so axum's own 404/405 must never show.
+/// Only `GET /metrics` and `GET /health/*` are answered first (`observe`).
 pub fn router(state: AppState) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    Router::new()
+        .fallback(crate::observe::route)
+        .with_state(state)
 }
 
 pub(crate) const EXPOSE_HEADERS: &str =
     "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date";
 
-async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
+pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -53,11 +86,13 @@ async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
                 content_type: None,
                 body: Vec::new(),
             };
+            state.observed(&request_id, NO_OPERATION, 413, None, None, started);
             return finish(resp, &request_id, origin);
         }
     };
 
     if parts.method == Method::OPTIONS && origin {
+        state.observed(&request_id, NO_OPERATION, 200, None, None, started);
         return cors_preflight(&parts.headers, &request_id);
     }
 
@@ -71,13 +106,19 @@ async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
         query: parts.uri.query(),
         body: &body,
     };
+    let mut error = None;
+    let mut stream = None;
     let (resp, op) = match decode_request(&view) {
-        Decoded::Reply(resp) => (resp, None),
+        Decoded::Reply(resp) => {
+            error = error_code_of(resp.status, &resp.body);
+            (resp, None)
+        }
         Decoded::Unsupported { op, format } => {
             let err = riffle_model::ApiError::new(
                 "UnknownOperationException",
                 format!("Riffle does not implement {} yet.", op.name()),
             );
+            error = Some(Cow::Borrowed(err.code));
             (encode_error(format, &err), Some(op))
         }
         // Streamed, so answered outside `dispatch`/`finish`.
@@ -86,23 +127,33 @@ async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
             input: Input::SubscribeToShard(i),
             ..
         } => {
-            return crate::subscribe::respond(&state.engine, i, format, &request_id, origin).await;
+            let stream = tracing::enabled!(tracing::Level::DEBUG)
+                .then(|| i.consumer_arn.split('/').nth(1).map(String::from))
+                .flatten();
+            let (resp, error) =
+                crate::subscribe::respond(&state.engine, i, format, &request_id, origin).await;
+            let status = resp.status().as_u16();
+            let op = Operation::SubscribeToShard.name();
+            state.observed(&request_id, op, status, error, stream, started);
+            return resp;
         }
         Decoded::Call { op, format, input } => {
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                stream = stream_of(&input);
+            }
             let resp = match dispatch(&state.engine, input).await {
                 Ok(out) => encode_output(format, &out),
-                Err(e) => encode_error(format, &to_api_error(e)),
+                Err(e) => {
+                    let err = to_api_error(e);
+                    error = Some(Cow::Borrowed(err.code));
+                    encode_error(format, &err)
+                }
             };
             (resp, Some(op))
         }
     };
-    tracing::debug!(
-        request_id,
-        op = op.map(Operation::name).unwrap_or("-"),
-        status = resp.status,
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let op = op.map(Operation::name).unwrap_or(NO_OPERATION);
+    state.observed(&request_id, op, resp.status, error, stream, started);
     finish(resp, &request_id, origin)
 }
 

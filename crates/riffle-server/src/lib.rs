@@ -4,6 +4,8 @@
 
 mod errors;
 mod handler;
+mod metrics;
+mod observe;
 mod subscribe;
 
 pub use handler::{router, AppState};
@@ -49,6 +51,11 @@ pub async fn serve(
         shutdown.await;
         ending.end_subscriptions();
     };
+    // Without TCP_NODELAY, Nagle holds each small SubscribeToShard event until
+    // the previous one is ACKed (up to the client's 40 ms delayed ACK).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

@@ -19,6 +19,7 @@ use riffle_model::SubscribeToShardInput;
 use riffle_protocol::eventstream::{self, EVENT_STREAM_CONTENT_TYPE};
 use riffle_protocol::{encode_error, Format};
 use riffle_streams::{Engine, Subscription};
+use std::borrow::Cow;
 use std::convert::Infallible;
 
 enum State {
@@ -27,17 +28,22 @@ enum State {
     Done,
 }
 
-/// Answers one SubscribeToShard request.
+/// Answers one SubscribeToShard request; also returns the AWS error code
+/// when it is refused before streaming.
 pub(crate) async fn respond(
     engine: &Engine,
     input: SubscribeToShardInput,
     format: Format,
     request_id: &str,
     origin: bool,
-) -> Response {
+) -> (Response, Option<Cow<'static, str>>) {
     let sub = match engine.subscribe_to_shard(input).await {
         Ok(s) => s,
-        Err(e) => return finish(encode_error(format, &to_api_error(e)), request_id, origin),
+        Err(e) => {
+            let err = to_api_error(e);
+            let resp = finish(encode_error(format, &err), request_id, origin);
+            return (resp, Some(Cow::Borrowed(err.code)));
+        }
     };
     let body = futures_util::stream::unfold(State::Start(sub), move |state| async move {
         match state {
@@ -72,9 +78,10 @@ pub(crate) async fn respond(
     } else {
         builder = builder.header("x-amz-id-2", amz_id_2());
     }
-    builder.body(Body::from_stream(body)).unwrap_or_else(|_| {
+    let resp = builder.body(Body::from_stream(body)).unwrap_or_else(|_| {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         r
-    })
+    });
+    (resp, None)
 }

@@ -7,6 +7,7 @@
 
 mod autoscale;
 mod consumers;
+mod observe;
 mod reshard;
 mod settings;
 mod subscribe;
@@ -150,6 +151,7 @@ struct LiveStream {
     view: RwLock<Arc<StreamView>>,
     logs: RwLock<HashMap<u32, Arc<ShardHandle>>>,
     dir: PathBuf,
+    metrics: Arc<crate::metrics::StreamMetrics>,
 }
 
 impl LiveStream {
@@ -271,6 +273,7 @@ impl Engine {
             view: RwLock::new(Arc::new(StreamView::new(m))),
             logs: RwLock::new(logs),
             dir,
+            metrics: Arc::default(),
         }))
     }
 
@@ -551,6 +554,7 @@ impl Engine {
             resource_policy: None,
             pending_reshard: None,
             shard_count_updates: vec![],
+            mode_updates: vec![],
         };
         // Shard directories first, metadata second: a crash in between leaves
         // only an orphan directory, which the next start removes.
@@ -998,6 +1002,7 @@ impl Engine {
     }
 
     pub async fn put_record(&self, input: PutRecordInput) -> Result<PutRecordOutput, StreamsError> {
+        let started = std::time::Instant::now();
         let (name, stream) = self.lookup_ref(&input.stream)?;
         let m = self.writable(&name, &stream)?;
         if let Some(seq) = &input.sequence_number_for_ordering {
@@ -1024,6 +1029,8 @@ impl Engine {
             )?;
             let now = self.now_ms();
             if !self.admit_write(&log, now, size) {
+                stream.metrics.write_throttled.add(1);
+                log.metrics.write_throttled.add(1);
                 return Err(StreamsError::ProvisionedThroughputExceeded(
                     self.rate_exceeded(&name, index),
                 ));
@@ -1036,6 +1043,7 @@ impl Engine {
             .map_err(|e| StreamsError::Internal(format!("blocking task failed: {e}")))?;
             match appended {
                 Ok(info) => {
+                    stream.metrics.put_record_ok(size, started);
                     return Ok(PutRecordOutput {
                         shard_id: shard_id(index),
                         sequence_number: Self::seq_of(
@@ -1045,7 +1053,7 @@ impl Engine {
                             info.timestamp_ms,
                         ),
                         encryption_type: m.encryption_key.as_ref().map(|_| "KMS".to_string()),
-                    })
+                    });
                 }
                 Err(AppendError::Closed) => m = self.after_reshard(&name, &stream)?,
                 Err(AppendError::Log(e)) => return Err(e.into()),
@@ -1070,6 +1078,7 @@ impl Engine {
         &self,
         input: PutRecordsInput,
     ) -> Result<PutRecordsOutput, StreamsError> {
+        let started = std::time::Instant::now();
         let (name, stream) = self.lookup_ref(&input.stream)?;
         let m = self.writable(&name, &stream)?;
         let limit = Self::record_limit(&m);
@@ -1123,6 +1132,7 @@ impl Engine {
             for (i, (index, log)) in routed {
                 let r = &records[i];
                 if !self.admit_write(&log, now, r.data.len() + r.partition_key.len()) {
+                    log.metrics.write_throttled.add(1);
                     failed += 1;
                     results[i].error_code = Some("ProvisionedThroughputExceededException".into());
                     results[i].error_message = Some(self.rate_exceeded(&name, index));
@@ -1156,8 +1166,9 @@ impl Engine {
                     t.await.map_err(|e| StreamsError::Internal(e.to_string()))?;
                 match res {
                     Ok(info) => {
+                        let id = shard_id(index);
                         for (k, &i) in positions.iter().enumerate() {
-                            results[i].shard_id = Some(shard_id(index));
+                            results[i].shard_id = Some(id.clone());
                             results[i].sequence_number = Some(Self::seq_of(
                                 &m,
                                 index,
@@ -1184,6 +1195,7 @@ impl Engine {
             results[i].error_code = Some("InternalFailure".into());
             results[i].error_message = Some("Internal service failure.".into());
         }
+        self.count_put_records(&stream, &records, &results, started);
         Ok(PutRecordsOutput {
             failed_record_count: failed,
             records: results,
@@ -1293,6 +1305,7 @@ impl Engine {
         &self,
         input: GetRecordsInput,
     ) -> Result<GetRecordsOutput, StreamsError> {
+        let started = std::time::Instant::now();
         let invalid = || StreamsError::InvalidArgument("Invalid ShardIterator.".into());
         let tok = IteratorToken::decode(&input.shard_iterator).ok_or_else(invalid)?;
         let now = self.now_ms();
@@ -1331,6 +1344,8 @@ impl Engine {
             .ok_or_else(|| self.shard_not_found(&tok.stream_name, &id))?;
         let limited = self.cfg.throughput_limits;
         if limited && !log.limiter().admit_read(now) {
+            stream.metrics.read_throttled.add(1);
+            log.metrics.read_throttled.add(1);
             return Err(StreamsError::ProvisionedThroughputExceeded(
                 self.rate_exceeded(&tok.stream_name, tok.shard_index),
             ));
@@ -1347,9 +1362,9 @@ impl Engine {
             Ok(v)
         })
         .await?;
+        let bytes: usize = stored.iter().map(|r| r.key.len() + r.value.len()).sum();
         if limited {
             // Charged after the fact; a big read leaves debt that blocks the next ones.
-            let bytes: usize = stored.iter().map(|r| r.key.len() + r.value.len()).sum();
             log.limiter().charge_read(self.now_ms(), bytes as u64);
         }
         let next_offset = stored.last().map(|r| r.offset + 1).unwrap_or(start);
@@ -1358,6 +1373,12 @@ impl Engine {
             Some(last) if next_offset < tip => (now - last.timestamp_ms).max(0),
             _ => 0,
         };
+        stream
+            .metrics
+            .get_records_ok(stored.len(), bytes as u64, millis_behind, started);
+        // AWS's shard IteratorAgeMilliseconds: the age of the last record read.
+        let age = stored.last().map_or(0, |r| (now - r.timestamp_ms).max(0));
+        log.metrics.read(stored.len(), bytes as u64, age);
         let records = stored
             .into_iter()
             .map(|r| Record {
@@ -1371,24 +1392,7 @@ impl Engine {
         // At the end of a closed shard: no next iterator, and the children instead.
         let at_end = shard.end_offset.is_some_and(|end| next_offset >= end);
         if at_end {
-            let children: Vec<ChildShard> = m
-                .shards
-                .iter()
-                .filter(|c| c.parent == Some(shard.index) || c.adjacent_parent == Some(shard.index))
-                .map(|c| ChildShard {
-                    shard_id: shard_id(c.index),
-                    parent_shards: c
-                        .parent
-                        .iter()
-                        .chain(c.adjacent_parent.iter())
-                        .map(|p| shard_id(*p))
-                        .collect(),
-                    hash_key_range: HashKeyRange {
-                        starting_hash_key: c.starting_hash_key.clone(),
-                        ending_hash_key: c.ending_hash_key.clone(),
-                    },
-                })
-                .collect();
+            let children = child_shards(&m, shard.index);
             return Ok(GetRecordsOutput {
                 records,
                 next_shard_iterator: None,
@@ -1666,6 +1670,28 @@ impl Engine {
     }
 }
 
+/// The children of a closed shard, each naming its parents: what GetRecords
+/// and SubscribeToShard return at the shard's end.
+pub(super) fn child_shards(m: &StreamMeta, parent: u32) -> Vec<ChildShard> {
+    m.shards
+        .iter()
+        .filter(|c| c.parent == Some(parent) || c.adjacent_parent == Some(parent))
+        .map(|c| ChildShard {
+            shard_id: shard_id(c.index),
+            parent_shards: c
+                .parent
+                .iter()
+                .chain(c.adjacent_parent.iter())
+                .map(|p| shard_id(*p))
+                .collect(),
+            hash_key_range: HashKeyRange {
+                starting_hash_key: c.starting_hash_key.clone(),
+                ending_hash_key: c.ending_hash_key.clone(),
+            },
+        })
+        .collect()
+}
+
 /// AWS checks these after finding the stream and shard (kinesalite's tests).
 fn check_iterator_arguments(input: &GetShardIteratorInput) -> Result<(), StreamsError> {
     use ShardIteratorType as T;
@@ -1915,6 +1941,7 @@ mod tests {
             resource_policy: None,
             pending_reshard: None,
             shard_count_updates: vec![],
+            mode_updates: vec![],
         })
     }
 

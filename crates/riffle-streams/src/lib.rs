@@ -9,6 +9,7 @@ mod engine;
 mod error;
 pub mod hashing;
 pub mod iterator;
+pub mod metrics;
 pub mod seqnum;
 mod shard;
 mod throttle;

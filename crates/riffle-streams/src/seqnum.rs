@@ -8,6 +8,7 @@
 //! strictly increasing within a shard and unique across the stream.
 
 use num_bigint::BigUint;
+use std::fmt::Write as _;
 
 /// The largest seq-index; used for a closed shard's `EndingSequenceNumber`.
 pub const MAX_SEQ_INDEX: u64 = 0x7fff_ffff_ffff_ffff;
@@ -23,17 +24,45 @@ pub struct SeqParts {
 const SECS_MASK: u64 = 0xf_ffff_ffff; // 36 bits
 
 pub fn encode(p: SeqParts) -> String {
-    let hex = format!(
-        "2{:09x}{:x}{:016x}00{:09x}{:08x}2",
-        p.shard_create_secs & SECS_MASK,
-        p.shard_index & 0xf,
-        p.seq_index,
-        p.record_secs & SECS_MASK,
-        p.shard_index
-    );
-    BigUint::parse_bytes(hex.as_bytes(), 16)
-        .map(|n| n.to_str_radix(10))
-        .unwrap_or_default()
+    // The 188-bit value as `hi:lo` (60 + 128 bits), built with shifts instead of
+    // a hex string and a bignum: this runs once per record written or read.
+    let lo: u128 = 2
+        | u128::from(p.shard_index) << 4
+        | u128::from(p.record_secs & SECS_MASK) << 36
+        | u128::from(p.seq_index) << 80;
+    let hi: u64 = (p.seq_index >> 48)
+        | u64::from(p.shard_index & 0xf) << 16
+        | (p.shard_create_secs & SECS_MASK) << 20
+        | 2 << 56;
+    to_decimal([lo as u64, (lo >> 64) as u64, hi])
+}
+
+/// Decimal digits of a little-endian 192-bit number, by long division in
+/// 19-digit chunks (10^19 is the largest power of ten below 2^64).
+fn to_decimal(mut limbs: [u64; 3]) -> String {
+    const CHUNK: u64 = 10_000_000_000_000_000_000;
+    let mut chunks = [0u64; 4]; // 192 bits < 10^58 < 10^(19*4)
+    let mut n = 0;
+    while limbs.iter().any(|&l| l != 0) {
+        let mut rem: u128 = 0;
+        for limb in limbs.iter_mut().rev() {
+            let cur = rem << 64 | u128::from(*limb);
+            *limb = (cur / u128::from(CHUNK)) as u64;
+            rem = cur % u128::from(CHUNK);
+        }
+        chunks[n] = rem as u64;
+        n += 1;
+    }
+    let Some(top) = n.checked_sub(1) else {
+        return "0".into();
+    };
+    let mut out = String::with_capacity(58);
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{}", chunks[top]);
+    for c in chunks[..top].iter().rev() {
+        let _ = write!(out, "{c:019}");
+    }
+    out
 }
 
 /// Decodes a version-2 sequence number; `None` for anything else (bad digits,
@@ -147,6 +176,9 @@ mod tests {
             let na = BigUint::parse_bytes(encode(pa).as_bytes(), 10).unwrap();
             let nb = BigUint::parse_bytes(encode(pb).as_bytes(), 10).unwrap();
             prop_assert_eq!(a.cmp(&b), na.cmp(&nb));
+            // Same digits as the hex layout read as one big number.
+            let hex = format!("2{:09x}{:x}{:016x}00{:09x}{:08x}2", create, shard & 0xf, a, t, shard);
+            prop_assert_eq!(na, BigUint::parse_bytes(hex.as_bytes(), 16).unwrap());
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A shard's record log, its write gate, and the signal that wakes push
 //! subscribers.
 
+use crate::metrics::ShardMetrics;
 use crate::throttle::ShardLimiter;
 use riffle_log::{AppendInfo, LogError, ShardLog};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,8 @@ pub(crate) struct ShardHandle {
     /// autoscaler samples these to find hot shards.
     written_records: AtomicU64,
     written_bytes: AtomicU64,
+    /// Reads and throttling, for shard-level metrics.
+    pub(crate) metrics: ShardMetrics,
 }
 
 impl ShardHandle {
@@ -44,6 +47,7 @@ impl ShardHandle {
             limiter: ShardLimiter::new(),
             written_records: AtomicU64::new(0),
             written_bytes: AtomicU64::new(0),
+            metrics: ShardMetrics::default(),
         }
     }
 

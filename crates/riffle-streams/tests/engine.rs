@@ -462,3 +462,53 @@ async fn warm_throughput_pre_splits_an_on_demand_stream() {
     }
     assert_eq!(open_shards(&e, "warm").await, 10);
 }
+
+#[tokio::test]
+async fn capacity_mode_switches_twice_a_day_and_counts_on_demand_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let e = on_demand_engine(dir.path(), clock.clone());
+    create(&e, "m", 2).await;
+    let arn = "arn:aws:kinesis:us-east-1:000000000000:stream/m".to_string();
+    let switch = |mode| UpdateStreamModeInput {
+        stream_arn: arn.clone(),
+        stream_mode: mode,
+        warm_throughput_mibps: None,
+    };
+    assert_eq!(e.describe_limits().await.unwrap().on_demand_stream_count, 0);
+    e.update_stream_mode(switch(StreamMode::OnDemand))
+        .await
+        .unwrap();
+    let s = e
+        .describe_stream_summary(DescribeStreamSummaryInput {
+            stream: stream("m"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        s.stream_description_summary.stream_mode_details.stream_mode,
+        StreamMode::OnDemand
+    );
+    assert_eq!(e.describe_limits().await.unwrap().on_demand_stream_count, 1);
+    // Resharding APIs are provisioned-only.
+    let split = e
+        .split_shard(SplitShardInput {
+            stream: stream("m"),
+            shard_to_split: "shardId-000000000000".into(),
+            new_starting_hash_key: "1000".into(),
+        })
+        .await;
+    assert!(matches!(split, Err(StreamsError::InvalidArgument(_))));
+    e.update_stream_mode(switch(StreamMode::Provisioned))
+        .await
+        .unwrap();
+    let third = e.update_stream_mode(switch(StreamMode::OnDemand)).await;
+    assert!(
+        matches!(third, Err(StreamsError::LimitExceeded(_))),
+        "{third:?}"
+    );
+    clock.advance_ms(25 * HOUR);
+    e.update_stream_mode(switch(StreamMode::OnDemand))
+        .await
+        .unwrap();
+}

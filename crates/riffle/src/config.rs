@@ -52,6 +52,11 @@ subscription_lifetime_ms = 300000
 # 5 GetRecords calls/s out (ProvisionedThroughputExceededException beyond), so applications meet
 # throttling here as on AWS. false turns them off.  (RIFFLE_NO_THROUGHPUT_LIMITS=true, --no-throughput-limits)
 throughput_limits = true
+
+# Log lines on stderr: "text" or "json" (one object per line). RIFFLE_LOG sets the filter;
+# per-request logs (request_id, op, status, error, latency_us, stream) are at debug level,
+# e.g. RIFFLE_LOG=info,riffle_server=debug.  (RIFFLE_LOG_FORMAT, --log-format)
+log_format = "text"
 "#;
 
 /// The `serve` flags. Each is optional so the file and defaults can fill in.
@@ -93,6 +98,9 @@ pub struct ServeArgs {
     /// Turn off the per-shard throughput limits (1 MiB/s, 1,000 records/s in; 2 MiB/s, 5 reads/s out)
     #[arg(long, env = "RIFFLE_NO_THROUGHPUT_LIMITS")]
     pub no_throughput_limits: bool,
+    /// Log format on stderr: text | json [default: text]
+    #[arg(long, env = "RIFFLE_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -112,6 +120,23 @@ struct FileConfig {
     throughput_limits: Option<bool>,
     max_consumers: Option<usize>,
     subscription_lifetime_ms: Option<u64>,
+    log_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(s: &str) -> Result<LogFormat> {
+        match s.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => bail!("unknown log format {other:?}: use text or json"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +187,7 @@ pub struct Config {
     pub throughput_limits: bool,
     pub max_consumers: usize,
     pub subscription_lifetime_ms: u64,
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -175,6 +201,12 @@ impl Config {
                 .as_deref()
                 .or(file.fsync.as_deref())
                 .unwrap_or("always"),
+        )?;
+        let log_format = LogFormat::parse(
+            args.log_format
+                .as_deref()
+                .or(file.log_format.as_deref())
+                .unwrap_or("text"),
         )?;
         let account_id = args
             .account_id
@@ -221,6 +253,7 @@ impl Config {
                 .subscription_lifetime_ms
                 .or(file.subscription_lifetime_ms)
                 .unwrap_or(300_000),
+            log_format,
         })
     }
 }
@@ -299,6 +332,27 @@ mod tests {
             ..Default::default()
         };
         assert!(!Config::resolve(&file).unwrap().throughput_limits);
+    }
+
+    #[test]
+    fn log_format_from_flag_or_file() {
+        assert_eq!(
+            Config::resolve(&ServeArgs::default()).unwrap().log_format,
+            LogFormat::Text
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("riffle.toml");
+        std::fs::write(&path, "log_format = \"json\"\n").unwrap();
+        let file = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert_eq!(Config::resolve(&file).unwrap().log_format, LogFormat::Json);
+        let bad = ServeArgs {
+            log_format: Some("yaml".into()),
+            ..Default::default()
+        };
+        assert!(Config::resolve(&bad).is_err());
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! `riffle`: a durable, self-hosted Amazon Kinesis Data Streams server.
 
+mod bench;
 mod config;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use config::{Config, Fsync, ServeArgs, DEFAULT_CONFIG};
+use config::{Config, Fsync, LogFormat, ServeArgs, DEFAULT_CONFIG};
 use riffle_server::ServerConfig;
 use riffle_streams::{Engine, EngineConfig, LogConfig, SyncPolicy};
 use std::io::Write;
@@ -35,6 +36,8 @@ enum Command {
     Serve(ServeArgs),
     /// Print the default configuration file, with comments.
     Config,
+    // About and long help come from `BenchArgs`' doc comment.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -45,23 +48,32 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Bench(args)) => bench::main(args),
         None => serve(cli.serve),
     }
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RIFFLE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cfg = Config::resolve(&args)?;
+    init_logging(cfg.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(run(cfg))
+}
+
+/// Logs go to stderr, filtered by `RIFFLE_LOG` (default `info`; request
+/// logs are at `debug`), as text or one JSON object per line.
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("RIFFLE_LOG").unwrap_or_else(|_| "info".into());
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => fmt.json().flatten_event(true).init(),
+    }
 }
 
 async fn run(cfg: Config) -> Result<()> {
@@ -109,6 +121,10 @@ async fn run(cfg: Config) -> Result<()> {
         env!("CARGO_PKG_VERSION")
     )?;
     writeln!(out, "  listening on http://{addr} (HTTP/1.1 and h2c)")?;
+    writeln!(
+        out,
+        "  metrics      http://{addr}/metrics, health at /health/live and /health/ready"
+    )?;
     writeln!(
         out,
         "  data dir     {} ({} streams, {} shards, {} bytes; recovered in {} ms)",

@@ -57,6 +57,16 @@ impl Engine {
                     self.cfg.account_id
                 )));
             }
+            let now = self.now_ms();
+            let day_ago = now - 24 * 3_600_000;
+            m.mode_updates.retain(|t| *t > day_ago);
+            if m.mode_updates.len() >= 2 {
+                return Err(StreamsError::LimitExceeded(format!(
+                    "The capacity mode of stream {name} under account {} has already been switched twice in the last 24 hours.",
+                    self.cfg.account_id
+                )));
+            }
+            m.mode_updates.push(now);
             m.mode = mode.to_string();
             if let Some(w) = input.warm_throughput_mibps {
                 m.warm_throughput_mibps = Some(w);

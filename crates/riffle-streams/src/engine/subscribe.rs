@@ -21,7 +21,7 @@ use crate::seqnum::{self, SeqParts};
 use crate::shard::ShardHandle;
 use parking_lot::Mutex;
 use riffle_log::StoredRecord;
-use riffle_meta::{ConsumerState, ShardMeta, StreamMeta, StreamState};
+use riffle_meta::{ConsumerState, ShardMeta, StreamState};
 use riffle_model::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -151,7 +151,10 @@ impl Engine {
             .ok_or_else(|| self.shard_not_found(&found.stream_name, &shard_id(tok.shard_index)))?;
         let key = (found.arn.clone(), tok.shard_index);
         let exclusive = Duration::from_millis(self.cfg.subscription_exclusive_ms);
-        let (id, superseded) = self.subs.claim(key.clone(), exclusive)?;
+        let (id, superseded) = self
+            .subs
+            .claim(key.clone(), exclusive)
+            .inspect_err(|_| stream.metrics.subscribe_rate_exceeded.add(1))?;
         let now = Instant::now();
         let rate = self.cfg.subscription_read_bytes_per_sec.max(1) as f64;
         tracing::debug!(
@@ -313,7 +316,7 @@ impl Subscription {
                     records: vec![],
                     continuation_sequence_number: None,
                     millis_behind_latest: 0,
-                    child_shards: Some(child_shards(&m, shard.index)),
+                    child_shards: Some(super::child_shards(&m, shard.index)),
                 }));
             }
             if Instant::now() >= self.next_heartbeat {
@@ -424,6 +427,11 @@ impl Subscription {
         } else {
             0
         };
+        let age = (self.clock.now_ms() - last.timestamp_ms).max(0);
+        self.log.metrics.read(stored.len(), bytes as u64, age);
+        self.stream
+            .metrics
+            .subscribe_event(stored.len(), bytes as u64, millis_behind);
         let continuation = Engine::seq_of(m, self.shard_index, last.offset, last.timestamp_ms);
         let encryption = m.encryption_key.as_ref().map(|_| "KMS".to_string());
         let records = stored
@@ -467,25 +475,4 @@ impl Subscription {
             }
         }
     }
-}
-
-/// The children of a closed shard, each naming its parents (as in GetRecords).
-fn child_shards(m: &StreamMeta, parent: u32) -> Vec<ChildShard> {
-    m.shards
-        .iter()
-        .filter(|c| c.parent == Some(parent) || c.adjacent_parent == Some(parent))
-        .map(|c| ChildShard {
-            shard_id: shard_id(c.index),
-            parent_shards: c
-                .parent
-                .iter()
-                .chain(c.adjacent_parent.iter())
-                .map(|p| shard_id(*p))
-                .collect(),
-            hash_key_range: HashKeyRange {
-                starting_hash_key: c.starting_hash_key.clone(),
-                ending_hash_key: c.ending_hash_key.clone(),
-            },
-        })
-        .collect()
 }

@@ -1,0 +1,110 @@
+//! What the server's `/metrics` and readiness probe read from the engine.
+
+use super::{is_open, shard_id, Engine, LiveStream};
+use crate::error::StreamsError;
+use crate::metrics::{MetricsSnapshot, ShardSnapshot, StreamSnapshot};
+use riffle_model::{PutRecordsEntry, PutRecordsResultEntry};
+use std::sync::Arc;
+use std::time::Instant;
+
+const THROTTLED: &str = "ProvisionedThroughputExceededException";
+
+impl Engine {
+    /// Every stream's counters, shard figures and storage use, read without
+    /// blocking writers (atomics, and brief read locks on segment lists).
+    pub fn metrics_snapshot(&self) -> MetricsSnapshot {
+        let streams: Vec<(String, Arc<LiveStream>)> = self
+            .streams
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut out = MetricsSnapshot {
+            live_subscriptions: self.live_subscriptions(),
+            meta_bytes: std::fs::metadata(self.cfg.data_dir.join("meta.redb"))
+                .map(|m| m.len())
+                .unwrap_or(0),
+            ..Default::default()
+        };
+        for (name, stream) in streams {
+            let view = stream.view();
+            let mut logs: Vec<_> = stream
+                .logs
+                .read()
+                .iter()
+                .map(|(i, l)| (*i, l.clone()))
+                .collect();
+            logs.sort_unstable_by_key(|(i, _)| *i);
+            let shards = logs
+                .into_iter()
+                .map(|(index, log)| {
+                    let (incoming_records, incoming_bytes) = log.written();
+                    let m = &log.metrics;
+                    ShardSnapshot {
+                        shard_id: shard_id(index),
+                        open: view.shard(index).is_some_and(is_open),
+                        incoming_records,
+                        incoming_bytes,
+                        outgoing_records: m.outgoing_records.get(),
+                        outgoing_bytes: m.outgoing_bytes.get(),
+                        write_throttled: m.write_throttled.get(),
+                        read_throttled: m.read_throttled.get(),
+                        iterator_age_ms: m.iterator_age_ms.get(),
+                        disk_bytes: log.disk_bytes(),
+                        segments: log.segment_count(),
+                    }
+                })
+                .collect();
+            out.streams.push(StreamSnapshot {
+                name,
+                metrics: stream.metrics.clone(),
+                shard_level_metrics: view.shard_level_metrics.clone(),
+                open_shards: view.shards.iter().filter(|s| is_open(s)).count(),
+                consumers: view.consumers.len(),
+                shards,
+            });
+        }
+        out
+    }
+
+    /// Counts one PutRecords request's outcome from its results (one pass, no allocation).
+    pub(super) fn count_put_records(
+        &self,
+        stream: &LiveStream,
+        records: &[PutRecordsEntry],
+        results: &[PutRecordsResultEntry],
+        started: Instant,
+    ) {
+        let (mut stored, mut bytes, mut throttled) = (0usize, 0u64, 0usize);
+        for (r, res) in records.iter().zip(results) {
+            match res.error_code.as_deref() {
+                None => {
+                    stored += 1;
+                    bytes += (r.data.len() + r.partition_key.len()) as u64;
+                }
+                Some(THROTTLED) => throttled += 1,
+                Some(_) => {}
+            }
+        }
+        stream
+            .metrics
+            .put_records_done(records.len(), stored, bytes, throttled, started);
+    }
+
+    /// Readiness: the data directory takes a write (create, fsync, remove a
+    /// probe file). Blocking; a few file operations.
+    pub fn check_ready(&self) -> Result<(), StreamsError> {
+        let probe = self.cfg.data_dir.join(".ready-probe");
+        let res = (|| {
+            let f = std::fs::File::create(&probe)?;
+            f.sync_all()?;
+            std::fs::remove_file(&probe)
+        })();
+        res.map_err(|e| {
+            StreamsError::Internal(format!(
+                "data directory {} is not writable: {e}",
+                self.cfg.data_dir.display()
+            ))
+        })
+    }
+}
