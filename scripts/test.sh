@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Riffle test: unit, property, crash and end-to-end tests through
-# the Rust AWS SDK, raw CBOR/JSON wire requests and the AWS CLI.
-# Installs the AWS CLI with pip when it is missing.
+# the Rust AWS SDK, raw CBOR/JSON wire requests, the AWS CLI and boto3.
+# Installs the AWS CLI and boto3 with pip when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,10 @@ if ! command -v aws >/dev/null 2>&1; then
   echo "scripts/test.sh: installing the AWS CLI (pip install awscli) for the CLI session test"
   python3 -m pip install --quiet --disable-pip-version-check awscli
   hash -r
+fi
+if ! python3 -c 'import boto3' >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing boto3 (pip install boto3) for the SubscribeToShard test"
+  python3 -m pip install --quiet --disable-pip-version-check boto3
 fi
 
 cargo test --workspace "$@"
