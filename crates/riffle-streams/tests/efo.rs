@@ -3,36 +3,25 @@
 //! resume, heartbeats, lifetime, takeover, pacing, shard end conditions).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{config_with_sync, get_records, iterator, put_record, SHARD0};
 use riffle_model::*;
-use riffle_streams::{
-    Engine, EngineConfig, LogConfig, ManualClock, StreamsError, Subscription, SyncPolicy,
-};
+use riffle_streams::{Engine, EngineConfig, ManualClock, StreamsError, Subscription, SyncPolicy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ARN: &str = "arn:aws:kinesis:us-east-1:000000000000:stream/s";
 
 fn config(dir: &std::path::Path) -> EngineConfig {
-    let mut cfg = EngineConfig::new(dir);
-    cfg.transition_delay_ms = 0;
-    cfg.throughput_limits = false;
+    let mut cfg = config_with_sync(dir, SyncPolicy::Never);
     cfg.subscription_heartbeat_ms = 10_000;
-    cfg.log = LogConfig {
-        sync: SyncPolicy::Never,
-        ..LogConfig::default()
-    };
     cfg
 }
 
 async fn setup(cfg: EngineConfig) -> Engine {
     let e = Engine::open(cfg).unwrap();
-    e.create_stream(CreateStreamInput {
-        stream_name: "s".into(),
-        shard_count: Some(1),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    common::create(&e, "s", 1, None).await;
     e
 }
 
@@ -49,18 +38,10 @@ async fn register(e: &Engine, name: &str) -> String {
 }
 
 async fn put(e: &Engine, data: &str) -> String {
-    e.put_record(PutRecordInput {
-        stream: StreamRef {
-            name: Some("s".into()),
-            arn: None,
-        },
-        data: data.as_bytes().to_vec(),
-        partition_key: "pk".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .sequence_number
+    put_record(e, "s", "pk", data.as_bytes().to_vec())
+        .await
+        .unwrap()
+        .sequence_number
 }
 
 async fn subscribe(
@@ -71,7 +52,7 @@ async fn subscribe(
 ) -> Result<Subscription, StreamsError> {
     e.subscribe_to_shard(SubscribeToShardInput {
         consumer_arn: consumer.into(),
-        shard_id: "shardId-000000000000".into(),
+        shard_id: SHARD0.into(),
         starting_position: StartingPosition {
             position_type: kind,
             sequence_number: seq,
@@ -156,27 +137,17 @@ async fn continuation_resumes_without_duplicates_even_on_an_empty_shard() {
     assert_eq!(data(&next(&mut sub).await), ["r0", "r1"]);
     drop(sub);
     // GetShardIterator honours the same continuation.
-    let it = e
-        .get_shard_iterator(GetShardIteratorInput {
-            stream: StreamRef {
-                name: Some("s".into()),
-                arn: None,
-            },
-            shard_id: "shardId-000000000000".into(),
-            iterator_type: ShardIteratorType::AfterSequenceNumber,
-            starting_sequence_number: Some(c0),
-            timestamp: None,
-        })
-        .await
-        .unwrap();
-    let got = e
-        .get_records(GetRecordsInput {
-            shard_iterator: it.shard_iterator,
-            limit: None,
-            stream_arn: None,
-        })
-        .await
-        .unwrap();
+    let it = iterator(
+        &e,
+        "s",
+        SHARD0,
+        ShardIteratorType::AfterSequenceNumber,
+        Some(c0),
+        None,
+    )
+    .await
+    .unwrap();
+    let got = get_records(&e, it).await.unwrap();
     assert_eq!(got.records.len(), 2);
     // A caught-up heartbeat's continuation is the last record: AFTER it gives only newer ones.
     let mut sub = subscribe(&e, &c, ShardIteratorType::Latest, None)
@@ -357,13 +328,7 @@ async fn consumer_lifecycle_limits_and_pagination() {
     cfg.transition_delay_ms = 500;
     cfg.max_consumers_per_stream = 7;
     let e = Engine::open_with_clock(cfg, clock.clone()).unwrap();
-    e.create_stream(CreateStreamInput {
-        stream_name: "s".into(),
-        shard_count: Some(1),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    common::create(&e, "s", 1, None).await;
     clock.advance_ms(600);
     let out = e
         .register_stream_consumer(RegisterStreamConsumerInput {

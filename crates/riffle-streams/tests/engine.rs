@@ -2,53 +2,29 @@
 //! expiry) on a real data directory, with a clock the test moves forward.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{base_config, config_with_sync, get_records, iterator, put_record, stream, SHARD0};
 use riffle_model::*;
-use riffle_streams::{
-    Clock, Engine, EngineConfig, LogConfig, ManualClock, StreamsError, SyncPolicy,
-};
+use riffle_streams::{Clock, Engine, ManualClock, StreamsError, SyncPolicy};
 use std::sync::Arc;
 
 const HOUR: i64 = 3_600_000;
 
 fn engine(dir: &std::path::Path, clock: Arc<ManualClock>) -> Engine {
-    let mut cfg = EngineConfig::new(dir);
-    cfg.transition_delay_ms = 0;
-    // These tests read and write many times at one manual instant.
-    cfg.throughput_limits = false;
-    cfg.log = LogConfig {
-        segment_max_age_ms: 60_000,
-        sync: SyncPolicy::Always,
-        ..LogConfig::default()
-    };
+    let mut cfg = config_with_sync(dir, SyncPolicy::Always);
+    cfg.log.segment_max_age_ms = 60_000;
     Engine::open_with_clock(cfg, clock).unwrap()
 }
 
-fn stream(name: &str) -> StreamRef {
-    StreamRef {
-        name: Some(name.into()),
-        arn: None,
-    }
-}
-
 async fn create(e: &Engine, name: &str, shards: i64) {
-    e.create_stream(CreateStreamInput {
-        stream_name: name.into(),
-        shard_count: Some(shards),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    common::create(e, name, shards, None).await;
 }
 
 async fn put(e: &Engine, name: &str, data: &str) -> PutRecordOutput {
-    e.put_record(PutRecordInput {
-        stream: stream(name),
-        data: data.as_bytes().to_vec(),
-        partition_key: "pk".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
+    put_record(e, name, "pk", data.as_bytes().to_vec())
+        .await
+        .unwrap()
 }
 
 async fn read_all(
@@ -57,25 +33,8 @@ async fn read_all(
     kind: ShardIteratorType,
     seq: Option<String>,
 ) -> Vec<String> {
-    let it = e
-        .get_shard_iterator(GetShardIteratorInput {
-            stream: stream(name),
-            shard_id: "shardId-000000000000".into(),
-            iterator_type: kind,
-            starting_sequence_number: seq,
-            timestamp: None,
-        })
-        .await
-        .unwrap()
-        .shard_iterator;
-    let out = e
-        .get_records(GetRecordsInput {
-            shard_iterator: it,
-            limit: None,
-            stream_arn: None,
-        })
-        .await
-        .unwrap();
+    let it = iterator(e, name, SHARD0, kind, seq, None).await.unwrap();
+    let out = get_records(e, it).await.unwrap();
     out.records
         .into_iter()
         .map(|r| String::from_utf8(r.data.0).unwrap())
@@ -157,34 +116,14 @@ async fn iterators_expire_after_five_minutes() {
     let clock = Arc::new(ManualClock::new());
     let e = engine(dir.path(), clock.clone());
     create(&e, "s", 1).await;
-    let it = e
-        .get_shard_iterator(GetShardIteratorInput {
-            stream: stream("s"),
-            shard_id: "shardId-000000000000".into(),
-            iterator_type: ShardIteratorType::Latest,
-            ..Default::default()
-        })
+    let it = iterator(&e, "s", SHARD0, ShardIteratorType::Latest, None, None)
         .await
-        .unwrap()
-        .shard_iterator;
+        .unwrap();
     clock.advance_ms(299_000);
-    let fresh = e
-        .get_records(GetRecordsInput {
-            shard_iterator: it.clone(),
-            limit: None,
-            stream_arn: None,
-        })
-        .await;
+    let fresh = get_records(&e, it.clone()).await;
     assert!(fresh.is_ok());
     clock.advance_ms(2_000);
-    match e
-        .get_records(GetRecordsInput {
-            shard_iterator: it,
-            limit: None,
-            stream_arn: None,
-        })
-        .await
-    {
+    match get_records(&e, it).await {
         Err(StreamsError::ExpiredIterator(m)) => {
             assert!(
                 m.starts_with("Iterator expired. The iterator was created at time "),
@@ -208,36 +147,28 @@ async fn at_timestamp_finds_the_first_record_at_or_after() {
     put(&e, "s", "b").await;
     clock.advance_ms(10_000);
     put(&e, "s", "c").await;
-    let it = e
-        .get_shard_iterator(GetShardIteratorInput {
-            stream: stream("s"),
-            shard_id: "shardId-000000000000".into(),
-            iterator_type: ShardIteratorType::AtTimestamp,
-            timestamp: Some(Timestamp(t)),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .shard_iterator;
-    let out = e
-        .get_records(GetRecordsInput {
-            shard_iterator: it,
-            limit: None,
-            stream_arn: None,
-        })
-        .await
-        .unwrap();
+    let it = iterator(
+        &e,
+        "s",
+        SHARD0,
+        ShardIteratorType::AtTimestamp,
+        None,
+        Some(Timestamp(t)),
+    )
+    .await
+    .unwrap();
+    let out = get_records(&e, it).await.unwrap();
     let got: Vec<_> = out.records.iter().map(|r| r.data.0.clone()).collect();
     assert_eq!(got, [b"b".to_vec(), b"c".to_vec()]);
-    let future = e
-        .get_shard_iterator(GetShardIteratorInput {
-            stream: stream("s"),
-            shard_id: "shardId-000000000000".into(),
-            iterator_type: ShardIteratorType::AtTimestamp,
-            timestamp: Some(Timestamp(clock.now_ms() + 60_000)),
-            ..Default::default()
-        })
-        .await;
+    let future = iterator(
+        &e,
+        "s",
+        SHARD0,
+        ShardIteratorType::AtTimestamp,
+        None,
+        Some(Timestamp(clock.now_ms() + 60_000)),
+    )
+    .await;
     assert!(
         matches!(future, Err(StreamsError::InvalidArgument(m)) if m.starts_with("The timestampInMillis parameter cannot be greater than the currentTimestampInMillis."))
     );
@@ -285,25 +216,11 @@ async fn reopen_restores_streams_settings_and_records() {
     // The record went to whichever shard its key hashes to; find it there.
     let mut found = false;
     for shard in ["shardId-000000000000", "shardId-000000000001"] {
-        let Ok(it) = e
-            .get_shard_iterator(GetShardIteratorInput {
-                stream: stream("s"),
-                shard_id: shard.into(),
-                iterator_type: ShardIteratorType::TrimHorizon,
-                ..Default::default()
-            })
-            .await
+        let Ok(it) = iterator(&e, "s", shard, ShardIteratorType::TrimHorizon, None, None).await
         else {
             continue;
         };
-        let out = e
-            .get_records(GetRecordsInput {
-                shard_iterator: it.shard_iterator,
-                limit: None,
-                stream_arn: None,
-            })
-            .await
-            .unwrap();
+        let out = get_records(&e, it).await.unwrap();
         found |= out
             .records
             .iter()
@@ -339,10 +256,7 @@ async fn deleted_stream_data_is_removed_from_disk() {
 }
 
 fn on_demand_engine(dir: &std::path::Path, clock: Arc<ManualClock>) -> Engine {
-    let mut cfg = EngineConfig::new(dir);
-    cfg.transition_delay_ms = 0;
-    cfg.throughput_limits = false;
-    Engine::open_with_clock(cfg, clock).unwrap()
+    Engine::open_with_clock(base_config(dir), clock).unwrap()
 }
 
 async fn open_shards(e: &Engine, name: &str) -> usize {

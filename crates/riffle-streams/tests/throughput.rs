@@ -3,49 +3,27 @@
 //! in real time, are in `crates/riffle/tests/throughput.rs`).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{config_with_sync, get_records, iterator, put_record, stream, SHARD0};
 use riffle_model::*;
-use riffle_streams::{Engine, EngineConfig, LogConfig, ManualClock, StreamsError, SyncPolicy};
+use riffle_streams::{Engine, ManualClock, StreamsError, SyncPolicy};
 use std::sync::Arc;
 
 const MIB: usize = 1024 * 1024;
 
 fn engine(dir: &std::path::Path, clock: Arc<ManualClock>, limits: bool) -> Engine {
-    let mut cfg = EngineConfig::new(dir);
-    cfg.transition_delay_ms = 0;
+    let mut cfg = config_with_sync(dir, SyncPolicy::Never);
     cfg.throughput_limits = limits;
-    cfg.log = LogConfig {
-        sync: SyncPolicy::Never,
-        ..LogConfig::default()
-    };
     Engine::open_with_clock(cfg, clock).unwrap()
 }
 
-fn stream(name: &str) -> StreamRef {
-    StreamRef {
-        name: Some(name.into()),
-        arn: None,
-    }
-}
-
 async fn create(e: &Engine, name: &str, max_record_kib: Option<i64>) {
-    e.create_stream(CreateStreamInput {
-        stream_name: name.into(),
-        shard_count: Some(1),
-        max_record_size_kib: max_record_kib,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    common::create(e, name, 1, max_record_kib).await;
 }
 
 async fn put(e: &Engine, bytes: usize) -> Result<PutRecordOutput, StreamsError> {
-    e.put_record(PutRecordInput {
-        stream: stream("s"),
-        data: vec![0u8; bytes],
-        partition_key: "k".into(),
-        ..Default::default()
-    })
-    .await
+    put_record(e, "s", "k", vec![0u8; bytes]).await
 }
 
 /// Accepted count of a PutRecords of `n` one-byte records.
@@ -67,22 +45,10 @@ async fn put_tiny(e: &Engine, n: usize) -> usize {
 }
 
 async fn read(e: &Engine) -> Result<GetRecordsOutput, StreamsError> {
-    let it = e
-        .get_shard_iterator(GetShardIteratorInput {
-            stream: stream("s"),
-            shard_id: "shardId-000000000000".into(),
-            iterator_type: ShardIteratorType::TrimHorizon,
-            ..Default::default()
-        })
+    let it = iterator(e, "s", SHARD0, ShardIteratorType::TrimHorizon, None, None)
         .await
-        .unwrap()
-        .shard_iterator;
-    e.get_records(GetRecordsInput {
-        shard_iterator: it,
-        limit: None,
-        stream_arn: None,
-    })
-    .await
+        .unwrap();
+    get_records(e, it).await
 }
 
 fn is_throttled<T: std::fmt::Debug>(r: Result<T, StreamsError>) -> bool {

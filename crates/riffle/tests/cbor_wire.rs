@@ -12,19 +12,13 @@
 mod common;
 
 use ciborium::value::Value;
+use common::kinesis::now_ms;
 use common::TestServer;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const CBOR: &str = "application/x-amz-cbor-1.1";
 const JSON: &str = "application/x-amz-json-1.1";
 const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=abcd";
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 // ------------------------------------------------------------ CBOR encoding
 

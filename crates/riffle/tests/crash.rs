@@ -10,8 +10,9 @@ mod common;
 use aws_sdk_kinesis::config::retry::RetryConfig;
 use aws_sdk_kinesis::config::timeout::TimeoutConfig;
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
 use aws_sdk_kinesis::Client;
+use common::kinesis::{seq_cmp, trim_horizon};
 use common::TestServer;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -91,22 +92,12 @@ fn partition_key(producer: u32, rng: &mut Rng) -> String {
     }
 }
 
-/// Compares two decimal sequence numbers (no leading zeros) numerically.
-fn cmp_seq(a: &str, b: &str) -> CmpOrdering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
 // ---------------------------------------------------------------- clients
 
 /// A client that never retries: a retried request could be written twice, and
 /// a request the SDK retried after a kill must count as unacknowledged.
 fn producer_client(endpoint: &str) -> Client {
-    let creds = aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test");
-    let conf = aws_sdk_kinesis::Config::builder()
-        .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
-        .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .endpoint_url(endpoint)
+    let conf = common::config_for(endpoint)
         .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
@@ -171,16 +162,7 @@ async fn read_all(client: &Client) -> BTreeMap<String, Vec<Found>> {
     );
     let mut out = BTreeMap::new();
     for id in ids {
-        let mut it = client
-            .get_shard_iterator()
-            .stream_name(STREAM)
-            .shard_id(&id)
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator
-            .unwrap();
+        let mut it = trim_horizon(client, STREAM, &id).await;
         let mut recs = Vec::new();
         for _ in 0..100_000 {
             let r = client
@@ -456,7 +438,7 @@ fn verify(
             if i > 0 {
                 let before = &recs[i - 1].seq;
                 assert_eq!(
-                    cmp_seq(before, &r.seq),
+                    seq_cmp(before, &r.seq),
                     CmpOrdering::Less,
                     "cycle {cycle}: sequence numbers in {shard} do not strictly increase at position {i}: {before} then {}",
                     r.seq
@@ -540,7 +522,7 @@ fn verify(
                 a.id, a.order, a.via, a.seq, b.id, b.order, b.via, b.seq
             );
             assert_eq!(
-                cmp_seq(&a.seq, &b.seq),
+                seq_cmp(&a.seq, &b.seq),
                 CmpOrdering::Less,
                 "cycle {cycle}: producer {producer} key {pk:?}: acknowledged sequence numbers out of order"
             );
@@ -686,7 +668,7 @@ async fn acknowledged_records_survive_repeated_kill9() {
             .unwrap();
         if let Some(last) = before[out.shard_id()].last() {
             assert_eq!(
-                cmp_seq(&last.seq, out.sequence_number()),
+                seq_cmp(&last.seq, out.sequence_number()),
                 CmpOrdering::Less,
                 "a write after recovery got a sequence number not above the recovered tail of {}",
                 out.shard_id()
@@ -789,7 +771,7 @@ async fn immediate_kill_after_ack(fsync: &str) {
     for (shard, recs) in &contents {
         for w in recs.windows(2) {
             assert_eq!(
-                cmp_seq(&w[0].seq, &w[1].seq),
+                seq_cmp(&w[0].seq, &w[1].seq),
                 CmpOrdering::Less,
                 "{fsync}: {shard} out of order"
             );
@@ -863,8 +845,8 @@ fn payload_codec_round_trips_and_rejects_garbage() {
     d[last] ^= 1;
     assert_eq!(decode_data(&d), None);
     assert_eq!(decode_data(b"RFL1"), None);
-    assert_eq!(cmp_seq("9", "10"), CmpOrdering::Less);
-    assert_eq!(cmp_seq("21", "12"), CmpOrdering::Greater);
+    assert_eq!(seq_cmp("9", "10"), CmpOrdering::Less);
+    assert_eq!(seq_cmp("21", "12"), CmpOrdering::Greater);
 }
 
 /// The verifier itself must reject lost, duplicated, moved, reordered and

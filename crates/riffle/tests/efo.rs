@@ -8,7 +8,6 @@
 
 mod common;
 
-use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::primitives::{Blob, DateTime};
 use aws_sdk_kinesis::types::{
     ConsumerStatus, PutRecordsRequestEntry, Record, ShardIteratorType, StartingPosition,
@@ -16,44 +15,14 @@ use aws_sdk_kinesis::types::{
 };
 use aws_sdk_kinesis::Client;
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
+use common::kinesis::{arn, create_stream as create, err, now_ms};
 use common::TestServer;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Holds the (not publicly nameable) event receiver in `event_stream`.
 type Events = aws_sdk_kinesis::operation::subscribe_to_shard::SubscribeToShardOutput;
 
 const SHARD0: &str = "shardId-000000000000";
-
-fn arn(name: &str) -> String {
-    format!("arn:aws:kinesis:us-east-1:000000000000:stream/{name}")
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-fn err<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
-    r: Result<T, E>,
-) -> (String, String) {
-    let e = r.expect_err("the call should have failed");
-    let code = e
-        .code()
-        .unwrap_or_else(|| panic!("no error code in {e:?}"))
-        .to_string();
-    (code, e.message().unwrap_or_default().to_string())
-}
-
-async fn create(c: &Client, name: &str, shards: i32) {
-    c.create_stream()
-        .stream_name(name)
-        .shard_count(shards)
-        .send()
-        .await
-        .unwrap();
-}
 
 async fn register(c: &Client, stream: &str, name: &str) -> String {
     let out = c
@@ -875,4 +844,198 @@ async fn records_are_pushed_without_a_polling_interval() {
     );
     // Well under the 2 s heartbeat: delivery is driven by the append, not a timer.
     assert!(latencies[10] < Duration::from_millis(500), "{latencies:?}");
+}
+
+/// A stand-in Kinesis endpoint that answers every request with an empty
+/// ListStreams result and records the HTTP version each request came in on. It
+/// serves HTTP/1.1 and h2c alike (hyper's auto server sniffs the h2 preface),
+/// so it reports whatever the client really spoke.
+async fn version_probe() -> (String, std::sync::Arc<std::sync::Mutex<Vec<http::Version>>>) {
+    use http_body_util::Full;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+    let versions = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: http::Request<_>| {
+                    seen.lock().unwrap().push(req.version());
+                    drop(req);
+                    async {
+                        Ok::<_, std::convert::Infallible>(
+                            http::Response::builder()
+                                .header("content-type", "application/x-amz-json-1.1")
+                                .body(Full::new(bytes::Bytes::from_static(
+                                    br#"{"StreamNames":["probe"],"HasMoreStreams":false}"#,
+                                )))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    (endpoint, versions)
+}
+
+#[tokio::test]
+async fn the_h2c_sdk_client_speaks_http2() {
+    let (endpoint, seen) = version_probe().await;
+    // Control: the SDK's default client speaks HTTP/1.1 to a plain-TCP endpoint,
+    // so the probe does tell the two apart.
+    let out = common::client_for(&endpoint)
+        .await
+        .list_streams()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.stream_names(), ["probe"]);
+    assert_eq!(*seen.lock().unwrap(), [http::Version::HTTP_11]);
+    seen.lock().unwrap().clear();
+    let h2c = common::h2c::h2c_client_for(&endpoint).await;
+    for _ in 0..2 {
+        let out = h2c.list_streams().send().await.unwrap();
+        assert_eq!(out.stream_names(), ["probe"]);
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [http::Version::HTTP_2, http::Version::HTTP_2]
+    );
+}
+
+/// Issue #4: the Rust SDK's `subscribe_to_shard` over HTTP/2 (h2c) receives
+/// every record written, in order, across a resharding. Every call in this test,
+/// control plane included, goes through the h2c client (which cannot fall back
+/// to HTTP/1.1; `the_h2c_sdk_client_speaks_http2` shows it speaks h2).
+#[tokio::test]
+async fn sdk_subscribe_to_shard_over_h2c_across_a_split() {
+    let server = TestServer::start();
+    let c = common::h2c::h2c_client_for(&server.endpoint()).await;
+    create(&c, "h2split", 1).await;
+    let listed = c.list_streams().send().await.unwrap();
+    assert_eq!(listed.stream_names(), ["h2split"]);
+    let consumer = register(&c, "h2split", "c").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let d = c
+            .describe_stream_consumer()
+            .consumer_arn(&consumer)
+            .send()
+            .await
+            .unwrap();
+        if d.consumer_description().unwrap().consumer_status() == &ConsumerStatus::Active {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the consumer never became ACTIVE"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut written = vec![];
+    for i in 0..5 {
+        written.push(put(&c, "h2split", &format!("before-{i}")).await);
+    }
+    let mut parent = subscribe(
+        &c,
+        &consumer,
+        SHARD0,
+        position(ShardIteratorType::TrimHorizon),
+    )
+    .await;
+    let mut data = vec![];
+    let mut seqs = vec![];
+    // The backlog arrives while the response is still open: streamed, not buffered.
+    let got = receive(&mut parent, 5, Duration::from_secs(5)).await;
+    assert!(!got.ended);
+    data.extend(got.data);
+    seqs.extend(got.seqs);
+
+    // Written during the subscription: single records and a batch.
+    for i in 0..5 {
+        written.push(put(&c, "h2split", &format!("during-{i}")).await);
+    }
+    let entries = (0..50)
+        .map(|i| {
+            PutRecordsRequestEntry::builder()
+                .partition_key(format!("pk{i}"))
+                .data(Blob::new(format!("batch-{i}")))
+                .build()
+                .unwrap()
+        })
+        .collect::<Vec<_>>();
+    let out = c
+        .put_records()
+        .stream_name("h2split")
+        .set_records(Some(entries))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.failed_record_count(), Some(0));
+    for (i, r) in out.records().iter().enumerate() {
+        written.push(
+            Record::builder()
+                .sequence_number(r.sequence_number().unwrap())
+                .data(Blob::new(format!("batch-{i}")))
+                .partition_key(format!("pk{i}"))
+                .build()
+                .unwrap(),
+        );
+    }
+    let got = receive(&mut parent, 55, Duration::from_secs(5)).await;
+    assert!(!got.ended);
+    data.extend(got.data);
+    seqs.extend(got.seqs);
+    written.push(put(&c, "h2split", "last-before-split").await);
+
+    c.split_shard()
+        .stream_name("h2split")
+        .shard_to_split(SHARD0)
+        .new_starting_hash_key((1u128 << 127).to_string())
+        .send()
+        .await
+        .unwrap();
+    // Goes to a child, never to the parent's subscription.
+    c.put_record()
+        .stream_name("h2split")
+        .partition_key("pk")
+        .data(Blob::new("after-split"))
+        .send()
+        .await
+        .unwrap();
+
+    let got = receive(&mut parent, usize::MAX, Duration::from_secs(5)).await;
+    assert!(got.ended);
+    data.extend(got.data);
+    seqs.extend(got.seqs);
+    // Every record written to the parent, once each, in order.
+    assert_eq!(data, datas(&written));
+    let want_seqs: Vec<&str> = written.iter().map(|r| r.sequence_number()).collect();
+    assert_eq!(seqs, want_seqs);
+    // The shard-end event: no continuation, both children, each naming the parent.
+    assert_eq!(got.continuation, "");
+    let mut children: Vec<String> = got
+        .child_shards
+        .iter()
+        .map(|c| {
+            assert_eq!(c.parent_shards(), [SHARD0]);
+            c.shard_id().to_string()
+        })
+        .collect();
+    children.sort();
+    assert_eq!(children, ["shardId-000000000001", "shardId-000000000002"]);
+    // Then the stream ends.
+    let end = tokio::time::timeout(Duration::from_secs(5), parent.event_stream.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(end.is_none(), "{end:?}");
 }

@@ -12,6 +12,7 @@ use aws_sdk_kinesis::operation::RequestId;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{MetricsName, PutRecordsRequestEntry, ShardIteratorType};
 use aws_sdk_kinesis::Client;
+use common::kinesis::{create_stream, trim_horizon};
 use common::{no_retry_client_for, TestServer};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -173,16 +174,7 @@ const S: &str = "stream";
 
 /// Every record read from a shard, TRIM_HORIZON to the tip; returns (calls, records, bytes).
 async fn drain(c: &Client, stream: &str, shard: &str) -> (u64, u64, u64) {
-    let mut it = c
-        .get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator
-        .unwrap();
+    let mut it = trim_horizon(c, stream, shard).await;
     let (mut calls, mut records, mut bytes) = (0, 0, 0);
     loop {
         let out = c.get_records().shard_iterator(&it).send().await.unwrap();
@@ -205,12 +197,7 @@ async fn metrics_follow_traffic_and_enhanced_monitoring() {
     let server = TestServer::start();
     let c = server.client().await;
     let name = "metered";
-    c.create_stream()
-        .stream_name(name)
-        .shard_count(2)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, name, 2).await;
     let before = scrape(&server).await;
     let st = [(S, name)];
     assert_eq!(
@@ -489,12 +476,7 @@ async fn throttling_is_counted() {
     let server = TestServer::start_limited();
     let c = no_retry_client_for(&server.endpoint()).await;
     let name = "limited";
-    c.create_stream()
-        .stream_name(name)
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, name, 1).await;
     c.enable_enhanced_monitoring()
         .stream_name(name)
         .shard_level_metrics(MetricsName::All)
@@ -708,12 +690,7 @@ async fn request_logs_are_structured_json() {
     };
     std::thread::spawn(move || for _ in lines {});
     let c = no_retry_client_for(&format!("http://{addr}")).await;
-    c.create_stream()
-        .stream_name("logged")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, "logged", 1).await;
     let err = c
         .describe_stream()
         .stream_name("missing")
@@ -767,12 +744,7 @@ async fn subscriptions_are_counted() {
     let server = TestServer::start();
     let c = server.client().await;
     let name = "fanned";
-    c.create_stream()
-        .stream_name(name)
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, name, 1).await;
     let mut want_bytes = 0u64;
     for i in 0..5 {
         let data = vec![b'z'; 20 + i];

@@ -12,15 +12,14 @@ use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{Shard, ShardFilter, ShardFilterType, ShardIteratorType};
 use aws_sdk_kinesis::Client;
+use common::kinesis::{create_stream, list_all_shards, put_record, sid, trim_horizon};
 use common::TestServer;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 const MAX: u128 = u128::MAX;
 
-fn sid(i: u32) -> String {
-    format!("shardId-{i:012}")
-}
-
+/// The `(code, message)` of a call that must fail; unlike
+/// [`common::kinesis::err`], a missing code reads as "" rather than panicking.
 fn err<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
     r: Result<T, E>,
 ) -> (String, String) {
@@ -37,23 +36,6 @@ fn range(s: &Shard) -> (u128, u128) {
         r.starting_hash_key().parse().unwrap(),
         r.ending_hash_key().parse().unwrap(),
     )
-}
-
-async fn shards(c: &Client, stream: &str) -> Vec<Shard> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let req = match &token {
-            Some(t) => c.list_shards().next_token(t),
-            None => c.list_shards().stream_name(stream),
-        };
-        let page = req.send().await.unwrap();
-        out.extend(page.shards().to_vec());
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return out,
-        }
-    }
 }
 
 fn open(shards: &[Shard]) -> Vec<&Shard> {
@@ -84,15 +66,7 @@ fn assert_partition(shards: &[Shard]) {
 }
 
 async fn put(c: &Client, stream: &str, pk: &str, data: &str) -> (String, String) {
-    let o = c
-        .put_record()
-        .stream_name(stream)
-        .partition_key(pk)
-        .data(Blob::new(data.as_bytes().to_vec()))
-        .send()
-        .await
-        .unwrap();
-    (o.shard_id().to_string(), o.sequence_number().to_string())
+    put_record(c, stream, pk, data.as_bytes()).await
 }
 
 /// Reads a shard from TRIM_HORIZON. For a closed shard: until the end
@@ -102,17 +76,7 @@ async fn read_shard(
     stream: &str,
     shard: &str,
 ) -> (Vec<(String, String, String)>, Option<Vec<String>>) {
-    let mut it = c
-        .get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string();
+    let mut it = trim_horizon(c, stream, shard).await;
     let mut recs = Vec::new();
     for _ in 0..10_000 {
         let out = c.get_records().shard_iterator(&it).send().await.unwrap();
@@ -158,12 +122,7 @@ async fn read_shard(
 async fn split_shard_closes_the_parent_and_links_children() {
     let server = TestServer::start();
     let c = server.client().await;
-    c.create_stream()
-        .stream_name("split")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, "split", 1).await;
     let (s0, before) = put(&c, "split", "a", "before").await;
     assert_eq!(s0, sid(0));
     let mid = 1u128 << 127;
@@ -174,7 +133,7 @@ async fn split_shard_closes_the_parent_and_links_children() {
         .send()
         .await
         .unwrap();
-    let all = shards(&c, "split").await;
+    let all = list_all_shards(&c, "split").await;
     assert_eq!(all.len(), 3);
     let parent = &all[0];
     let end = parent
@@ -237,12 +196,7 @@ async fn split_shard_closes_the_parent_and_links_children() {
 async fn merge_shards_links_both_parents() {
     let server = TestServer::start();
     let c = server.client().await;
-    c.create_stream()
-        .stream_name("merge")
-        .shard_count(3)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, "merge", 3).await;
     let (code, msg) = err(c
         .merge_shards()
         .stream_name("merge")
@@ -262,7 +216,7 @@ async fn merge_shards_links_both_parents() {
         .send()
         .await
         .unwrap();
-    let all = shards(&c, "merge").await;
+    let all = list_all_shards(&c, "merge").await;
     assert_eq!(all.len(), 4);
     let child = &all[3];
     assert_eq!(child.shard_id(), sid(3));
@@ -289,12 +243,7 @@ async fn merge_shards_links_both_parents() {
 async fn update_shard_count_scales_uniformly_with_lineage() {
     let server = TestServer::start();
     let c = server.client().await;
-    c.create_stream()
-        .stream_name("usc")
-        .shard_count(2)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, "usc", 2).await;
     let out = c
         .update_shard_count()
         .stream_name("usc")
@@ -311,7 +260,7 @@ async fn update_shard_count_scales_uniformly_with_lineage() {
         out.stream_arn(),
         Some("arn:aws:kinesis:us-east-1:000000000000:stream/usc")
     );
-    let all = shards(&c, "usc").await;
+    let all = list_all_shards(&c, "usc").await;
     assert_eq!(open(&all).len(), 4);
     assert_partition(&all);
     let quarter = 1u128 << 126;
@@ -340,7 +289,7 @@ async fn update_shard_count_scales_uniformly_with_lineage() {
         .send()
         .await
         .unwrap();
-    let all = shards(&c, "usc").await;
+    let all = list_all_shards(&c, "usc").await;
     assert_eq!(open(&all).len(), 2);
     assert_partition(&all);
     for s in open(&all) {
@@ -393,43 +342,27 @@ async fn update_shard_count_scales_uniformly_with_lineage() {
 async fn resharding_errors_match_aws() {
     let server = TestServer::start();
     let c = server.client().await;
-    c.create_stream()
-        .stream_name("errs")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
-    let (code, msg) = err(c
-        .split_shard()
-        .stream_name("errs")
-        .shard_to_split(sid(0))
-        .new_starting_hash_key("1")
-        .send()
-        .await);
+    create_stream(&c, "errs", 1).await;
+    let split = |stream: &str, shard: String, key: &str| {
+        c.split_shard()
+            .stream_name(stream)
+            .shard_to_split(shard)
+            .new_starting_hash_key(key)
+            .send()
+    };
+    let (code, msg) = err(split("errs", sid(0), "1").await);
     assert_eq!(code, "InvalidArgumentException");
     assert_eq!(
         msg,
         "NewStartingHashKey 1 used in SplitShard() on shard shardId-000000000000 in stream errs under account 000000000000 is not both greater than one plus the shard's StartingHashKey 0 and less than the shard's EndingHashKey 340282366920938463463374607431768211455."
     );
-    let (code, msg) = err(c
-        .split_shard()
-        .stream_name("errs")
-        .shard_to_split(sid(5))
-        .new_starting_hash_key("100")
-        .send()
-        .await);
+    let (code, msg) = err(split("errs", sid(5), "100").await);
     assert_eq!(code, "ResourceNotFoundException");
     assert_eq!(
         msg,
         "Could not find shard shardId-000000000005 in stream errs under account 000000000000."
     );
-    let (code, _) = err(c
-        .split_shard()
-        .stream_name("nope")
-        .shard_to_split(sid(0))
-        .new_starting_hash_key("100")
-        .send()
-        .await);
+    let (code, _) = err(split("nope", sid(0), "100").await);
     assert_eq!(code, "ResourceNotFoundException");
     // On-demand streams don't take resharding calls.
     c.create_stream()
@@ -443,13 +376,7 @@ async fn resharding_errors_match_aws() {
         .send()
         .await
         .unwrap();
-    let (code, _) = err(c
-        .split_shard()
-        .stream_name("od")
-        .shard_to_split(sid(0))
-        .new_starting_hash_key("100")
-        .send()
-        .await);
+    let (code, _) = err(split("od", sid(0), "100").await);
     assert_eq!(code, "InvalidArgumentException");
 }
 
@@ -458,12 +385,7 @@ async fn reshard_with_delay_passes_through_updating() {
     let server =
         TestServer::start_with(&["--transition-delay-ms", "1500", "--no-throughput-limits"]);
     let c = server.client().await;
-    c.create_stream()
-        .stream_name("slow")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, "slow", 1).await;
     c.wait_until_stream_exists()
         .stream_name("slow")
         .wait(std::time::Duration::from_secs(30))
@@ -504,7 +426,7 @@ async fn reshard_with_delay_passes_through_updating() {
         "Stream slow under account 000000000000 not ACTIVE, instead in state UPDATING"
     );
     tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
-    let all = shards(&c, "slow").await;
+    let all = list_all_shards(&c, "slow").await;
     assert_eq!(all.len(), 3);
     let (recs, children) = read_shard(&c, "slow", &sid(0)).await;
     assert_eq!(recs.len(), 1);
@@ -514,7 +436,7 @@ async fn reshard_with_delay_passes_through_updating() {
 /// Reads every shard, parents before children (what the KCL does), and
 /// returns the records in consumption order.
 async fn consume_all(c: &Client, stream: &str) -> Vec<(String, String, String)> {
-    let all = shards(c, stream).await;
+    let all = list_all_shards(c, stream).await;
     let parents: HashMap<String, Vec<String>> = all
         .iter()
         .map(|s| {
@@ -554,12 +476,7 @@ async fn consume_all(c: &Client, stream: &str) -> Vec<(String, String, String)> 
 async fn consumer_reading_parents_first_sees_every_record_once_in_key_order() {
     let server = TestServer::start();
     let c = server.client().await;
-    c.create_stream()
-        .stream_name("order")
-        .shard_count(2)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, "order", 2).await;
     let writer = {
         let c = c.clone();
         tokio::spawn(async move {
@@ -585,7 +502,7 @@ async fn consumer_reading_parents_first_sees_every_record_once_in_key_order() {
             .await
             .unwrap();
     }
-    let all = shards(&c, "order").await;
+    let all = list_all_shards(&c, "order").await;
     let mut open_now: Vec<_> = open(&all).into_iter().map(range).collect();
     open_now.sort_unstable();
     let victim = open(&all)[0].shard_id().to_string();
@@ -598,7 +515,7 @@ async fn consumer_reading_parents_first_sees_every_record_once_in_key_order() {
         .await
         .unwrap();
     let acked = writer.await.unwrap();
-    assert_partition(&shards(&c, "order").await);
+    assert_partition(&list_all_shards(&c, "order").await);
 
     let consumed = consume_all(&c, "order").await;
     // Exactly once.
@@ -639,12 +556,7 @@ async fn sigkill_during_a_reshard_leaves_a_consistent_stream() {
     let mut server =
         TestServer::start_with(&["--transition-delay-ms", "1000", "--no-throughput-limits"]);
     let c = server.client().await;
-    c.create_stream()
-        .stream_name("crash")
-        .shard_count(2)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, "crash", 2).await;
     c.wait_until_stream_exists()
         .stream_name("crash")
         .wait(std::time::Duration::from_secs(30))
@@ -677,7 +589,7 @@ async fn sigkill_during_a_reshard_leaves_a_consistent_stream() {
             .as_str(),
         "ACTIVE"
     );
-    let all = shards(&c, "crash").await;
+    let all = list_all_shards(&c, "crash").await;
     assert_eq!(open(&all).len(), 4);
     assert_partition(&all);
     let consumed = consume_all(&c, "crash").await;
@@ -691,12 +603,7 @@ async fn sigkill_during_a_reshard_leaves_a_consistent_stream() {
     // restart the partition is exact and every acknowledged record is there once.
     let mut server = TestServer::start();
     let c = server.client().await;
-    c.create_stream()
-        .stream_name("race")
-        .shard_count(2)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, "race", 2).await;
     let writer = {
         let c = c.clone();
         tokio::spawn(async move {
@@ -733,7 +640,7 @@ async fn sigkill_during_a_reshard_leaves_a_consistent_stream() {
     assert!(acked.len() > 10, "the writer made progress before the kill");
     server.restart();
     let c = server.client().await;
-    let all = shards(&c, "race").await;
+    let all = list_all_shards(&c, "race").await;
     assert_partition(&all);
     let consumed = consume_all(&c, "race").await;
     let mut seen = HashSet::new();

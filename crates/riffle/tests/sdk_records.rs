@@ -12,108 +12,31 @@ use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::primitives::{Blob, DateTime};
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, Record, Shard, ShardIteratorType};
 use aws_sdk_kinesis::Client;
+use common::kinesis::{
+    arn, bits, check_seq_layout, create_stream, describe_shards, err, now_ms, put_record, seq_cmp,
+    sid,
+};
 use common::TestServer;
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-const ACCOUNT: &str = "000000000000";
 const MIB: usize = 1024 * 1024;
-
-fn arn(name: &str) -> String {
-    format!("arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/{name}")
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-fn sid(i: u32) -> String {
-    format!("shardId-{i:012}")
-}
-
-/// The `(code, message)` of a call that must fail with a service error.
-fn err<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
-    r: Result<T, E>,
-) -> (String, String) {
-    let e = r.expect_err("the call should have failed");
-    let code = e
-        .code()
-        .unwrap_or_else(|| panic!("no error code in {e:?}"))
-        .to_string();
-    (code, e.message().unwrap_or_default().to_string())
-}
 
 fn md5_hash(pk: &str) -> u128 {
     u128::from_be_bytes(Md5::digest(pk.as_bytes()).into())
 }
 
-/// Ordering of decimal sequence numbers (no leading zeros).
-fn seq_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
-/// A decimal number as little-endian 32-bit limbs.
-fn limbs(dec: &str) -> Vec<u32> {
-    let mut l = vec![0u32];
-    for c in dec.bytes() {
-        assert!(c.is_ascii_digit(), "not a decimal number: {dec}");
-        let mut carry = u64::from(c - b'0');
-        for x in l.iter_mut() {
-            let v = u64::from(*x) * 10 + carry;
-            *x = v as u32;
-            carry = v >> 32;
-        }
-        if carry > 0 {
-            l.push(carry as u32);
-        }
-    }
-    l
-}
-
-fn bits(l: &[u32], lo: usize, n: usize) -> u64 {
-    (0..n).fold(0u64, |acc, i| {
-        let b = lo + i;
-        let bit = l.get(b / 32).map(|x| (x >> (b % 32)) & 1).unwrap_or(0);
-        acc | (u64::from(bit) << i)
-    })
-}
-
-fn bit_len(l: &[u32]) -> usize {
-    for (i, x) in l.iter().enumerate().rev() {
-        if *x != 0 {
-            return i * 32 + 32 - x.leading_zeros() as usize;
-        }
-    }
-    0
-}
-
 /// Checks a sequence number is AWS's 56-digit "version 2" layout, the one the
 /// KCL's SequenceNumberValidator decodes, and returns (shard index, record secs).
 fn check_seq(seq: &str) -> (u32, u64) {
-    assert_eq!(seq.len(), 56, "sequence number {seq} is not 56 digits");
-    assert!(!seq.starts_with('0'), "bad sequence number {seq}");
-    let l = limbs(seq);
-    assert_eq!(bit_len(&l), 186, "sequence number {seq} is not 186 bits");
-    assert_eq!(bits(&l, 184, 4), 2, "version nibble of {seq}");
-    assert_eq!(bits(&l, 0, 4), 2, "trailing version nibble of {seq}");
-    let shard = bits(&l, 4, 32);
-    assert_eq!(bits(&l, 144, 4), shard & 0xF, "shard-index nibble of {seq}");
-    (shard as u32, bits(&l, 36, 36))
+    let l = check_seq_layout(seq);
+    (bits(&l, 4, 32) as u32, bits(&l, 36, 36))
 }
 
 async fn create(c: &Client, name: &str, shards: i32) -> Vec<Shard> {
-    c.create_stream()
-        .stream_name(name)
-        .shard_count(shards)
-        .send()
-        .await
-        .unwrap();
-    let d = c.describe_stream().stream_name(name).send().await.unwrap();
-    d.stream_description().unwrap().shards().to_vec()
+    create_stream(c, name, shards).await;
+    describe_shards(c, name).await
 }
 
 /// The shard whose hash range holds `hash`.
@@ -130,21 +53,6 @@ fn owner(shards: &[Shard], hash: u128) -> String {
         .collect();
     assert_eq!(owners.len(), 1, "hash {hash} owned by {owners:?}");
     owners[0].to_string()
-}
-
-async fn put(c: &Client, stream: &str, pk: &str, data: &[u8]) -> (String, String) {
-    let out = c
-        .put_record()
-        .stream_name(stream)
-        .partition_key(pk)
-        .data(Blob::new(data.to_vec()))
-        .send()
-        .await
-        .unwrap();
-    (
-        out.shard_id().to_string(),
-        out.sequence_number().to_string(),
-    )
 }
 
 async fn iterator(
@@ -209,7 +117,7 @@ async fn put_record_routes_by_md5_of_the_partition_key() {
     let mut seen = BTreeMap::new();
     for i in 0..60 {
         let pk = format!("key-{i}");
-        let (shard, seq) = put(&c, "route", &pk, pk.as_bytes()).await;
+        let (shard, seq) = put_record(&c, "route", &pk, pk.as_bytes()).await;
         assert_eq!(shard, owner(&shards, md5_hash(&pk)), "partition key {pk}");
         let (enc_shard, rec_secs) = check_seq(&seq);
         assert_eq!(
@@ -226,7 +134,7 @@ async fn put_record_routes_by_md5_of_the_partition_key() {
     assert_eq!(seen.len(), 3, "60 keys should reach all 3 shards: {seen:?}");
     // Unicode partition keys hash their UTF-8 bytes.
     for pk in ["ключ", "😀 emoji", "日本語のキー"] {
-        let (shard, _) = put(&c, "route", pk, b"u").await;
+        let (shard, _) = put_record(&c, "route", pk, b"u").await;
         assert_eq!(shard, owner(&shards, md5_hash(pk)), "partition key {pk}");
     }
 }
@@ -337,7 +245,7 @@ async fn sequence_numbers_strictly_increase_per_shard() {
     let mut all = std::collections::HashSet::new();
     for i in 0..80 {
         let pk = format!("p{}", i % 7);
-        let (shard, seq) = put(&c, "seq", &pk, &[i as u8]).await;
+        let (shard, seq) = put_record(&c, "seq", &pk, &[i as u8]).await;
         check_seq(&seq);
         if let Some(prev) = last.get(&shard) {
             assert_eq!(
@@ -432,14 +340,22 @@ async fn shard_iterator_types_start_at_the_right_record() {
 
     let mut seq = Vec::new();
     for i in 0..3 {
-        seq.push(put(&c, name, "k", format!("a{i}").as_bytes()).await.1);
+        seq.push(
+            put_record(&c, name, "k", format!("a{i}").as_bytes())
+                .await
+                .1,
+        );
     }
     let latest = iterator(&c, name, &shard, ShardIteratorType::Latest, None, None).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     let between = now_ms();
     tokio::time::sleep(Duration::from_millis(150)).await;
     for i in 0..3 {
-        seq.push(put(&c, name, "k", format!("b{i}").as_bytes()).await.1);
+        seq.push(
+            put_record(&c, name, "k", format!("b{i}").as_bytes())
+                .await
+                .1,
+        );
     }
     let names = |r: &[Record]| -> Vec<String> {
         datas(r)
@@ -546,7 +462,7 @@ async fn shard_iterator_types_start_at_the_right_record() {
         Some(DateTime::from_millis(now_ms())),
     )
     .await;
-    put(&c, name, "k", b"c0").await;
+    put_record(&c, name, "k", b"c0").await;
     assert_eq!(names(&drain(&c, ts_now).await), ["c0"]);
 }
 
@@ -579,7 +495,7 @@ async fn get_records_limit_chaining_and_round_trip() {
     let before = now_ms();
     let mut written = Vec::new();
     for (k, p) in keys.iter().zip(&payloads) {
-        written.push(put(&c, name, k, p).await.1);
+        written.push(put_record(&c, name, k, p).await.1);
     }
     assert_eq!(payloads.len(), 25);
 
@@ -669,7 +585,7 @@ async fn records_are_readable_immediately_after_put() {
     }
     for i in 0..30 {
         let data = format!("r{i}").into_bytes();
-        let (shard, seq) = put(&c, name, &format!("k{i}"), &data).await;
+        let (shard, seq) = put_record(&c, name, &format!("k{i}"), &data).await;
         // From a LATEST iterator taken earlier.
         let it = tails.get(&shard).unwrap().clone();
         let out = c.get_records().shard_iterator(&it).send().await.unwrap();
@@ -713,7 +629,7 @@ async fn data_plane_errors() {
     // A sequence number of shard 1.
     let mut seq1 = None;
     for i in 0..200 {
-        let (shard, seq) = put(&c, name, &format!("k-{i}"), b"x").await;
+        let (shard, seq) = put_record(&c, name, &format!("k-{i}"), b"x").await;
         if shard == sid(1) {
             seq1 = Some(seq);
             break;
@@ -1086,7 +1002,7 @@ async fn restart_keeps_streams_tags_retention_and_records() {
         .await
         .unwrap();
     for i in 0..60 {
-        put(
+        put_record(
             &c,
             "keep-a",
             &format!("key{i}"),
@@ -1109,7 +1025,7 @@ async fn restart_keeps_streams_tags_retention_and_records() {
         .send()
         .await
         .unwrap();
-    let big = put(&c, "keep-b", "big", &vec![9u8; MIB + 10]).await;
+    let big = put_record(&c, "keep-b", "big", &vec![9u8; MIB + 10]).await;
 
     let snapshot = |c: Client| async move {
         let mut recs = BTreeMap::new();
@@ -1244,7 +1160,7 @@ async fn restart_keeps_streams_tags_retention_and_records() {
         .unwrap()
         .0
         .clone();
-    let (_, new_seq) = put(&c, "keep-b", "x", b"after restart").await;
+    let (_, new_seq) = put_record(&c, "keep-b", "x", b"after restart").await;
     assert!(
         seq_cmp(&last_b, &new_seq).is_lt(),
         "{new_seq} must follow {last_b}"

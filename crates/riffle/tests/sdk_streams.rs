@@ -13,66 +13,20 @@ use aws_sdk_kinesis::types::{
     StreamModeDetails, StreamStatus,
 };
 use aws_sdk_kinesis::Client;
-use common::TestServer;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use common::kinesis::{
+    arn, bits, check_seq_layout, create_stream, describe_shards, err, now_ms, sid, ACCOUNT,
+};
+use common::{no_retry_client_for, TestServer};
+use std::time::Duration;
 
-const ACCOUNT: &str = "000000000000";
 const MIB: usize = 1024 * 1024;
-
-fn arn(name: &str) -> String {
-    format!("arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/{name}")
-}
 
 fn not_found(name: &str) -> String {
     format!("Stream {name} under account {ACCOUNT} not found.")
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// The `(code, message)` of a call that must fail with a service error.
-fn err<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
-    r: Result<T, E>,
-) -> (String, String) {
-    let e = r.expect_err("the call should have failed");
-    let code = e
-        .code()
-        .unwrap_or_else(|| panic!("no error code in {e:?}"))
-        .to_string();
-    (code, e.message().unwrap_or_default().to_string())
-}
-
-/// A client that does not retry, so throttling-class errors surface at once.
-async fn no_retry_client(server: &TestServer) -> Client {
-    let base = server.client().await;
-    let conf = base
-        .config()
-        .to_builder()
-        .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
-        .build();
-    Client::from_conf(conf)
-}
-
 fn mode(m: StreamMode) -> StreamModeDetails {
     StreamModeDetails::builder().stream_mode(m).build().unwrap()
-}
-
-async fn create(c: &Client, name: &str, shards: i32) {
-    c.create_stream()
-        .stream_name(name)
-        .shard_count(shards)
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn describe_all(c: &Client, name: &str) -> Vec<Shard> {
-    let out = c.describe_stream().stream_name(name).send().await.unwrap();
-    out.stream_description().unwrap().shards().to_vec()
 }
 
 fn ids(shards: &[Shard]) -> Vec<String> {
@@ -80,7 +34,7 @@ fn ids(shards: &[Shard]) -> Vec<String> {
 }
 
 fn shard_ids(range: std::ops::Range<u32>) -> Vec<String> {
-    range.map(|i| format!("shardId-{i:012}")).collect()
+    range.map(sid).collect()
 }
 
 /// AWS's split of the hash space into `n` shards: `floor(2^128/n)` wide, the
@@ -115,57 +69,12 @@ fn ranges(shards: &[Shard]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A decimal number as little-endian 32-bit limbs.
-fn limbs(dec: &str) -> Vec<u32> {
-    let mut l = vec![0u32];
-    for c in dec.bytes() {
-        assert!(c.is_ascii_digit(), "not a decimal number: {dec}");
-        let mut carry = u64::from(c - b'0');
-        for x in l.iter_mut() {
-            let v = u64::from(*x) * 10 + carry;
-            *x = v as u32;
-            carry = v >> 32;
-        }
-        if carry > 0 {
-            l.push(carry as u32);
-        }
-    }
-    l
-}
-
-fn bits(l: &[u32], lo: usize, n: usize) -> u64 {
-    (0..n).fold(0u64, |acc, i| {
-        let b = lo + i;
-        let bit = l.get(b / 32).map(|x| (x >> (b % 32)) & 1).unwrap_or(0);
-        acc | (u64::from(bit) << i)
-    })
-}
-
-fn bit_len(l: &[u32]) -> usize {
-    for (i, x) in l.iter().enumerate().rev() {
-        if *x != 0 {
-            return i * 32 + 32 - x.leading_zeros() as usize;
-        }
-    }
-    0
-}
-
 /// Checks a sequence number is AWS's 56-digit "version 2" layout (what the
 /// KCL's SequenceNumberValidator decodes) and returns (shard index, seq
 /// index, shard creation secs).
 fn check_seq(seq: &str) -> (u64, u64, u64) {
-    assert_eq!(seq.len(), 56, "sequence number {seq} is not 56 digits");
-    assert!(
-        seq.bytes().all(|b| b.is_ascii_digit()) && !seq.starts_with('0'),
-        "bad sequence number {seq}"
-    );
-    let l = limbs(seq);
-    assert_eq!(bit_len(&l), 186, "sequence number {seq} is not 186 bits");
-    assert_eq!(bits(&l, 184, 4), 2, "version nibble of {seq}");
-    assert_eq!(bits(&l, 0, 4), 2, "trailing version nibble of {seq}");
-    let shard = bits(&l, 4, 32);
-    assert_eq!(bits(&l, 144, 4), shard & 0xF, "shard-index nibble of {seq}");
-    (shard, bits(&l, 80, 64), bits(&l, 148, 36))
+    let l = check_seq_layout(seq);
+    (bits(&l, 4, 32), bits(&l, 80, 64), bits(&l, 148, 36))
 }
 
 #[tokio::test]
@@ -298,11 +207,14 @@ async fn on_demand_stream_gets_four_even_shards() {
     assert_eq!(limits.on_demand_stream_count(), 1);
 
     // Other shard counts split the space the same way.
-    create(&c, "seven", 7).await;
-    assert_eq!(ranges(&describe_all(&c, "seven").await), expected_ranges(7));
-    create(&c, "one", 1).await;
+    create_stream(&c, "seven", 7).await;
     assert_eq!(
-        ranges(&describe_all(&c, "one").await),
+        ranges(&describe_shards(&c, "seven").await),
+        expected_ranges(7)
+    );
+    create_stream(&c, "one", 1).await;
+    assert_eq!(
+        ranges(&describe_shards(&c, "one").await),
         vec![(
             "0".to_string(),
             "340282366920938463463374607431768211455".to_string()
@@ -314,7 +226,7 @@ async fn on_demand_stream_gets_four_even_shards() {
 async fn describe_stream_paginates_with_limit_and_exclusive_start() {
     let server = TestServer::start();
     let c = server.client().await;
-    create(&c, "paged", 5).await;
+    create_stream(&c, "paged", 5).await;
     let p1 = c
         .describe_stream()
         .stream_name("paged")
@@ -373,7 +285,7 @@ async fn describe_stream_paginates_with_limit_and_exclusive_start() {
 async fn describe_stream_summary_reports_defaults() {
     let server = TestServer::start();
     let c = server.client().await;
-    create(&c, "summ", 3).await;
+    create_stream(&c, "summ", 3).await;
     for out in [
         c.describe_stream_summary()
             .stream_name("summ")
@@ -414,7 +326,7 @@ async fn every_stream_operation_works_by_stream_arn() {
     let c = server.client().await;
     let name = "by-arn";
     let a = arn(name);
-    create(&c, name, 2).await;
+    create_stream(&c, name, 2).await;
 
     let d = c.describe_stream().stream_arn(&a).send().await.unwrap();
     assert_eq!(d.stream_description().unwrap().stream_name(), name);
@@ -556,7 +468,7 @@ async fn list_streams_paginates_with_limit_and_next_token() {
 
     // Created out of order; listed sorted.
     for n in ["ls-c", "ls-a", "ls-e", "ls-b", "ls-d"] {
-        create(&c, n, 1).await;
+        create_stream(&c, n, 1).await;
     }
     let p1 = c.list_streams().limit(2).send().await.unwrap();
     assert_eq!(p1.stream_names(), ["ls-a", "ls-b"]);
@@ -625,13 +537,13 @@ async fn list_streams_paginates_with_limit_and_next_token() {
 async fn list_shards_paginates_and_filters() {
     let server = TestServer::start();
     let c = server.client().await;
-    create(&c, "lsh", 4).await;
+    create_stream(&c, "lsh", 4).await;
 
     let all = c.list_shards().stream_name("lsh").send().await.unwrap();
     assert_eq!(ids(all.shards()), shard_ids(0..4));
     assert_eq!(all.next_token(), None);
     assert_eq!(ranges(all.shards()), expected_ranges(4));
-    assert_eq!(all.shards(), describe_all(&c, "lsh").await.as_slice());
+    assert_eq!(all.shards(), describe_shards(&c, "lsh").await.as_slice());
 
     // MaxResults + NextToken (the token alone names the stream).
     let p1 = c
@@ -776,7 +688,7 @@ async fn retention_period_changes_and_errors() {
     let server = TestServer::start();
     let c = server.client().await;
     let name = "ret";
-    create(&c, name, 1).await;
+    create_stream(&c, name, 1).await;
     let retention = |c: Client| async move {
         let s = c
             .describe_stream_summary()
@@ -789,36 +701,27 @@ async fn retention_period_changes_and_errors() {
             .retention_period_hours()
     };
     assert_eq!(retention(c.clone()).await, 24);
-
-    c.increase_stream_retention_period()
-        .stream_name(name)
-        .retention_period_hours(48)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(retention(c.clone()).await, 48);
-    let d = c.describe_stream().stream_name(name).send().await.unwrap();
-    assert_eq!(d.stream_description().unwrap().retention_period_hours(), 48);
-    // Same value is allowed both ways.
-    c.increase_stream_retention_period()
-        .stream_name(name)
-        .retention_period_hours(48)
-        .send()
-        .await
-        .unwrap();
-    c.decrease_stream_retention_period()
-        .stream_name(name)
-        .retention_period_hours(48)
-        .send()
-        .await
-        .unwrap();
-
     let inc = |h: i32| {
         c.increase_stream_retention_period()
             .stream_name(name)
             .retention_period_hours(h)
             .send()
     };
+    let dec = |h: i32| {
+        c.decrease_stream_retention_period()
+            .stream_name(name)
+            .retention_period_hours(h)
+            .send()
+    };
+
+    inc(48).await.unwrap();
+    assert_eq!(retention(c.clone()).await, 48);
+    let d = c.describe_stream().stream_name(name).send().await.unwrap();
+    assert_eq!(d.stream_description().unwrap().retention_period_hours(), 48);
+    // Same value is allowed both ways.
+    inc(48).await.unwrap();
+    dec(48).await.unwrap();
+
     let (code, msg) = err(inc(36).await);
     assert_eq!(code, "InvalidArgumentException");
     assert_eq!(
@@ -832,12 +735,6 @@ async fn retention_period_changes_and_errors() {
     assert_eq!(code, "InvalidArgumentException");
     assert_eq!(msg, "Maximum allowed retention period is 8760 hours. Requested retention period (8761 hours) is too long.");
 
-    let dec = |h: i32| {
-        c.decrease_stream_retention_period()
-            .stream_name(name)
-            .retention_period_hours(h)
-            .send()
-    };
     let (code, msg) = err(dec(72).await);
     assert_eq!(code, "InvalidArgumentException");
     assert_eq!(
@@ -878,7 +775,7 @@ async fn stream_tags_add_list_remove_and_limits() {
     let server = TestServer::start();
     let c = server.client().await;
     let name = "tagged";
-    create(&c, name, 1).await;
+    create_stream(&c, name, 1).await;
     let empty = c
         .list_tags_for_stream()
         .stream_name(name)
@@ -1172,7 +1069,7 @@ async fn resource_tags_by_arn() {
 #[tokio::test]
 async fn describe_limits_and_shard_limit() {
     let server = TestServer::start_with(&["--transition-delay-ms", "0", "--shard-limit", "5"]);
-    let c = no_retry_client(&server).await;
+    let c = no_retry_client_for(&server.endpoint()).await;
     let l = c.describe_limits().send().await.unwrap();
     assert_eq!(
         (
@@ -1201,7 +1098,7 @@ async fn describe_limits_and_shard_limit() {
         "a rejected stream must not exist"
     );
 
-    create(&c, "two", 2).await;
+    create_stream(&c, "two", 2).await;
     assert_eq!(
         c.describe_limits().send().await.unwrap().open_shard_count(),
         2
@@ -1217,7 +1114,7 @@ async fn describe_limits_and_shard_limit() {
         msg.contains("Current shard count for the account: 2. Limit: 5. Number of additional shards that would have resulted from this request: 4."),
         "{msg}"
     );
-    create(&c, "three", 3).await; // exactly at the limit
+    create_stream(&c, "three", 3).await; // exactly at the limit
     assert_eq!(
         c.describe_limits().send().await.unwrap().open_shard_count(),
         5
@@ -1235,7 +1132,7 @@ async fn describe_limits_and_shard_limit() {
         c.describe_limits().send().await.unwrap().open_shard_count(),
         3
     );
-    create(&c, "one", 1).await;
+    create_stream(&c, "one", 1).await;
     assert_eq!(
         c.describe_limits().send().await.unwrap().open_shard_count(),
         4
@@ -1247,7 +1144,7 @@ async fn update_max_record_size_raises_the_record_limit() {
     let server = TestServer::start();
     let c = server.client().await;
     let name = "big";
-    create(&c, name, 1).await;
+    create_stream(&c, name, 1).await;
     let put = |size: usize| {
         c.put_record()
             .stream_name(name)
@@ -1400,8 +1297,8 @@ async fn update_max_record_size_raises_the_record_limit() {
 async fn delete_stream_then_not_found() {
     let server = TestServer::start();
     let c = server.client().await;
-    create(&c, "doomed", 2).await;
-    create(&c, "kept", 1).await;
+    create_stream(&c, "doomed", 2).await;
+    create_stream(&c, "kept", 1).await;
     c.delete_stream()
         .stream_name("doomed")
         .send()
@@ -1437,7 +1334,7 @@ async fn delete_stream_then_not_found() {
         .send()
         .await
         .unwrap();
-    create(&c, "doomed", 1).await;
+    create_stream(&c, "doomed", 1).await;
     let it = c
         .get_shard_iterator()
         .stream_name("doomed")
@@ -1453,14 +1350,14 @@ async fn delete_stream_then_not_found() {
         .await
         .unwrap();
     assert!(recs.records().is_empty());
-    assert_eq!(describe_all(&c, "doomed").await.len(), 1);
+    assert_eq!(describe_shards(&c, "doomed").await.len(), 1);
 }
 
 #[tokio::test]
 async fn create_duplicate_stream_is_in_use() {
     let server = TestServer::start();
     let c = server.client().await;
-    create(&c, "dup", 1).await;
+    create_stream(&c, "dup", 1).await;
     let (code, msg) = err(c
         .create_stream()
         .stream_name("dup")
@@ -1470,7 +1367,7 @@ async fn create_duplicate_stream_is_in_use() {
     assert_eq!(code, "ResourceInUseException");
     assert_eq!(msg, "Stream dup under account 000000000000 already exists.");
     assert_eq!(
-        describe_all(&c, "dup").await.len(),
+        describe_shards(&c, "dup").await.len(),
         1,
         "the original stream is untouched"
     );
@@ -1530,7 +1427,7 @@ async fn validation_errors() {
         "nothing was created"
     );
     // A 128-character name is fine.
-    create(&c, &"y".repeat(128), 1).await;
+    create_stream(&c, &"y".repeat(128), 1).await;
 }
 
 #[tokio::test]
@@ -1538,7 +1435,7 @@ async fn stream_lifecycle_with_transition_delay() {
     let server = TestServer::start_with(&["--transition-delay-ms", "1500"]);
     let c = server.client().await;
     let name = "slow";
-    create(&c, name, 2).await;
+    create_stream(&c, name, 2).await;
 
     let d = c.describe_stream().stream_name(name).send().await.unwrap();
     let d = d.stream_description().unwrap();

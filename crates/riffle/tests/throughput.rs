@@ -13,8 +13,9 @@ mod common;
 use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use aws_sdk_kinesis::Client;
+use common::kinesis::{sid, trim_horizon};
 use common::{no_retry_client_for, TestServer};
 use std::time::{Duration, Instant};
 
@@ -83,10 +84,7 @@ fn accepted(out: &PutRecordsOutput, stream: &str, shard_of: impl Fn(usize) -> u3
     for (i, r) in out.records().iter().enumerate() {
         match r.error_code() {
             None => {
-                assert_eq!(
-                    r.shard_id(),
-                    Some(format!("shardId-{:012}", shard_of(i)).as_str())
-                );
+                assert_eq!(r.shard_id(), Some(sid(shard_of(i)).as_str()));
                 assert!(r.sequence_number().is_some() && r.error_message().is_none());
                 ok.push(i);
             }
@@ -109,16 +107,7 @@ fn accepted(out: &PutRecordsOutput, stream: &str, shard_of: impl Fn(usize) -> u3
 }
 
 async fn iterator(c: &Client, name: &str, shard: u32) -> String {
-    c.get_shard_iterator()
-        .stream_name(name)
-        .shard_id(format!("shardId-{shard:012}"))
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string()
+    trim_horizon(c, name, &sid(shard)).await
 }
 
 /// Calls GetRecords on `shard` until it is throttled (at most `max` calls);

@@ -2,6 +2,9 @@
 //! with its own temporary data directory, and builds real AWS clients for it.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod h2c;
+pub mod kinesis;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -139,12 +142,16 @@ pub async fn no_retry_client_for(endpoint: &str) -> aws_sdk_kinesis::Client {
 }
 
 pub async fn client_for(endpoint: &str) -> aws_sdk_kinesis::Client {
+    aws_sdk_kinesis::Client::from_conf(config_for(endpoint).build())
+}
+
+/// The SDK config of [`client_for`] (test credentials, us-east-1, this
+/// endpoint), for a caller to add to before building.
+pub fn config_for(endpoint: &str) -> aws_sdk_kinesis::config::Builder {
     let creds = aws_credential_types::Credentials::new("AKIDTEST", "secret", None, None, "test");
-    let conf = aws_sdk_kinesis::Config::builder()
+    aws_sdk_kinesis::Config::builder()
         .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
         .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
         .credentials_provider(creds)
         .endpoint_url(endpoint)
-        .build();
-    aws_sdk_kinesis::Client::from_conf(conf)
 }
