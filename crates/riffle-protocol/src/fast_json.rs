@@ -56,6 +56,107 @@ pub(crate) fn get_records(o: &GetRecordsOutput, capacity: usize) -> Option<Vec<u
     Some(buf)
 }
 
+/// A GetRecords JSON body produced piece by piece, with its exact length known
+/// up front. A 10 MiB response otherwise needs its records and a ~13.4 MiB
+/// body in memory at once; streamed, each record's data is base64-encoded
+/// into the current chunk and then dropped, so a response holds at most one
+/// chunk beyond the records not yet sent.
+pub struct GetRecordsJsonStream {
+    /// Per record: everything before `Data`'s value, the data, everything after.
+    records: std::vec::IntoIter<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    /// `],"NextShardIterator":…}`, sent after the last record.
+    tail: Option<Vec<u8>>,
+    head: Option<Vec<u8>>,
+    len: u64,
+    chunk_bytes: usize,
+}
+
+impl GetRecordsJsonStream {
+    /// `None` only if serialization fails.
+    pub fn new(o: GetRecordsOutput, chunk_bytes: usize) -> Option<GetRecordsJsonStream> {
+        let head = b"{\"Records\":[".to_vec();
+        let mut len = head.len() as u64;
+        let mut records = Vec::with_capacity(o.records.len());
+        for (i, r) in o.records.into_iter().enumerate() {
+            let mut pre = Vec::with_capacity(128);
+            if i > 0 {
+                pre.push(b',');
+            }
+            member(&mut pre, "{\"SequenceNumber\":", &r.sequence_number)?;
+            member(
+                &mut pre,
+                ",\"ApproximateArrivalTimestamp\":",
+                &r.approximate_arrival_timestamp,
+            )?;
+            pre.extend_from_slice(b",\"Data\":\"");
+            let mut post = Vec::with_capacity(64);
+            post.push(b'"');
+            member(&mut post, ",\"PartitionKey\":", &r.partition_key)?;
+            if let Some(e) = &r.encryption_type {
+                member(&mut post, ",\"EncryptionType\":", e)?;
+            }
+            post.push(b'}');
+            len += (pre.len() + base64::encoded_len(r.data.0.len(), true)? + post.len()) as u64;
+            records.push((pre, r.data.0, post));
+        }
+        let mut tail = vec![b']'];
+        if let Some(it) = &o.next_shard_iterator {
+            member(&mut tail, ",\"NextShardIterator\":", it)?;
+        }
+        member(
+            &mut tail,
+            ",\"MillisBehindLatest\":",
+            &o.millis_behind_latest,
+        )?;
+        if let Some(c) = &o.child_shards {
+            member(&mut tail, ",\"ChildShards\":", c)?;
+        }
+        tail.push(b'}');
+        len += tail.len() as u64;
+        Some(GetRecordsJsonStream {
+            records: records.into_iter(),
+            tail: Some(tail),
+            head: Some(head),
+            len,
+            chunk_bytes: chunk_bytes.max(1),
+        })
+    }
+
+    /// The exact number of bytes the stream yields in total.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Iterator for GetRecordsJsonStream {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        let mut buf = self.head.take().unwrap_or_default();
+        while buf.len() < self.chunk_bytes {
+            let Some((pre, data, post)) = self.records.next() else {
+                if let Some(tail) = self.tail.take() {
+                    buf.extend_from_slice(&tail);
+                }
+                break;
+            };
+            buf.extend_from_slice(&pre);
+            let start = buf.len();
+            let n = base64::encoded_len(data.len(), true).unwrap_or(0);
+            buf.resize(start + n, 0);
+            // The buffer was sized for exactly this encoding, so it cannot fail.
+            let _ =
+                base64::engine::general_purpose::STANDARD.encode_slice(&data, &mut buf[start..]);
+            buf.extend_from_slice(&post);
+        }
+        (!buf.is_empty()).then_some(buf)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -114,5 +215,48 @@ mod tests {
                 String::from_utf8(want).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn stream_yields_the_same_bytes_in_chunks_with_the_announced_length() {
+        let big: Vec<u8> = (0..50_000u32).map(|i| (i * 7) as u8).collect();
+        let o = GetRecordsOutput {
+            records: (0..40)
+                .map(|i| {
+                    record(
+                        big[..(i * 997) % 50_000].to_vec(),
+                        &format!("k\"{i}"),
+                        None,
+                        1441215410867 + i as i64,
+                    )
+                })
+                .collect(),
+            next_shard_iterator: Some("it+/=".into()),
+            millis_behind_latest: 7,
+            child_shards: None,
+        };
+        let want = serde_json::to_vec(&o).unwrap();
+        for chunk in [1, 1000, 64 * 1024, 10 << 20] {
+            let s = GetRecordsJsonStream::new(o.clone(), chunk).unwrap();
+            assert_eq!(s.len(), want.len() as u64);
+            let parts: Vec<Vec<u8>> = s.collect();
+            assert!(parts.iter().all(|p| !p.is_empty()));
+            if chunk == 64 * 1024 {
+                assert!(parts.len() > 5, "a large body comes in several chunks");
+            }
+            assert_eq!(parts.concat(), want, "chunk size {chunk}");
+        }
+        let empty = GetRecordsOutput {
+            records: vec![],
+            next_shard_iterator: None,
+            millis_behind_latest: 0,
+            child_shards: None,
+        };
+        let s = GetRecordsJsonStream::new(empty.clone(), 10).unwrap();
+        assert_eq!(s.len(), serde_json::to_vec(&empty).unwrap().len() as u64);
+        assert_eq!(
+            s.collect::<Vec<_>>().concat(),
+            serde_json::to_vec(&empty).unwrap()
+        );
     }
 }

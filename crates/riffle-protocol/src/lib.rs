@@ -20,6 +20,8 @@ mod auth;
 mod build;
 pub mod eventstream;
 mod fast_json;
+
+pub use fast_json::GetRecordsJsonStream;
 pub mod schema;
 mod typecheck;
 mod validate;

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use rand::RngCore;
 use riffle_model::{Input, Operation, Output};
 use riffle_protocol::{
-    decode_request, encode_error, encode_output, Decoded, HttpRequestView, WireResponse,
+    decode_request, encode_error, encode_output, Decoded, Format, HttpRequestView, WireResponse,
 };
 use riffle_streams::{Engine, StreamsError};
 use std::borrow::Cow;
@@ -142,6 +142,16 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
                 stream = stream_of(&input);
             }
             let resp = match dispatch(&state.engine, input).await {
+                Ok(Output::GetRecords(o))
+                    if format == Format::Json && crate::streamed::should_stream(&o) =>
+                {
+                    if let Some(body) = crate::streamed::JsonBody::new(o) {
+                        state.observed(&request_id, op.name(), 200, None, stream, started);
+                        let ct = Some(format.content_type());
+                        return respond(200, ct, Body::new(body), &request_id, origin);
+                    }
+                    encode_error(format, &riffle_model::ApiError::internal())
+                }
                 Ok(out) => encode_output(format, &out),
                 Err(e) => {
                     let err = to_api_error(e);
@@ -256,10 +266,27 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 pub(crate) fn finish(resp: WireResponse, request_id: &str, origin: bool) -> Response {
+    respond(
+        resp.status,
+        resp.content_type,
+        Body::from(resp.body),
+        request_id,
+        origin,
+    )
+}
+
+/// A response with AWS's headers (request ids, CORS) around any body.
+fn respond(
+    status: u16,
+    content_type: Option<&'static str>,
+    body: Body,
+    request_id: &str,
+    origin: bool,
+) -> Response {
     let mut builder = Response::builder()
-        .status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header("x-amzn-RequestId", request_id);
-    if let Some(ct) = resp.content_type {
+    if let Some(ct) = content_type {
         builder = builder.header("content-type", ct);
     }
     if origin {
@@ -269,7 +296,7 @@ pub(crate) fn finish(resp: WireResponse, request_id: &str, origin: bool) -> Resp
     } else {
         builder = builder.header("x-amz-id-2", amz_id_2());
     }
-    builder.body(Body::from(resp.body)).unwrap_or_else(|_| {
+    builder.body(body).unwrap_or_else(|_| {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         r

@@ -6,6 +6,7 @@ mod errors;
 mod handler;
 mod metrics;
 mod observe;
+mod streamed;
 mod subscribe;
 
 pub use handler::{router, AppState};
