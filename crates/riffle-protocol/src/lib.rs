@@ -83,10 +83,6 @@ pub enum Decoded {
         format: Format,
         input: Input,
     },
-    /// A known Kinesis operation Riffle does not serve yet; protocol and auth checks passed.
-    /// Not produced while every modelled operation decodes (all 39 do); kept for
-    /// operations added to [`Operation`] before their schema.
-    Unsupported { op: Operation, format: Format },
     /// Any protocol, auth, serialization or validation error, fully rendered.
     Reply(WireResponse),
 }

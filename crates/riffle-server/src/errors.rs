@@ -12,9 +12,6 @@ pub fn to_api_error(e: StreamsError) -> ApiError {
         StreamsError::ExpiredIterator(m) => ApiError::expired_iterator(m),
         StreamsError::ExpiredNextToken(m) => ApiError::expired_next_token(m),
         StreamsError::Validation(m) => ApiError::validation(m),
-        e @ StreamsError::NotImplemented(_) => {
-            ApiError::new("UnknownOperationException", e.to_string())
-        }
         e @ (StreamsError::Log(_) | StreamsError::Meta(_) | StreamsError::Internal(_)) => {
             tracing::error!(error = %e, "internal failure");
             ApiError::internal()

@@ -113,14 +113,6 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
             error = error_code_of(resp.status, &resp.body);
             (resp, None)
         }
-        Decoded::Unsupported { op, format } => {
-            let err = riffle_model::ApiError::new(
-                "UnknownOperationException",
-                format!("Riffle does not implement {} yet.", op.name()),
-            );
-            error = Some(Cow::Borrowed(err.code));
-            (encode_error(format, &err), Some(op))
-        }
         // Streamed, so answered outside `dispatch`/`finish`.
         Decoded::Call {
             format,

@@ -26,9 +26,6 @@ pub enum StreamsError {
     Log(#[from] LogError),
     #[error("metadata failure: {0}")]
     Meta(#[from] MetaError),
-    /// A known Kinesis operation Riffle does not serve yet.
-    #[error("Riffle does not implement {0} yet.")]
-    NotImplemented(&'static str),
     #[error("internal failure: {0}")]
     Internal(String),
 }
