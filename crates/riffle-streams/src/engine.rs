@@ -737,14 +737,7 @@ impl Engine {
         let now = self.now_ms();
         let after = match &input.next_token {
             Some(tok) => {
-                let t = PageToken::decode(tok).ok_or_else(|| {
-                    StreamsError::InvalidArgument(format!("Invalid NextToken: {tok}"))
-                })?;
-                if now - t.issued_ms > TOKEN_LIFETIME_MS {
-                    return Err(StreamsError::ExpiredNextToken(format!(
-                        "The NextToken has expired: {tok}"
-                    )));
-                }
+                let t = PageToken::decode_fresh(tok, now)?;
                 Some(t.after)
             }
             None => input.exclusive_start_stream_name.clone(),
@@ -1431,6 +1424,19 @@ impl Engine {
         Ok(out)
     }
 
+    /// `update_meta` for changes AWS allows only on ACTIVE streams.
+    fn update_active<T>(
+        &self,
+        name: &str,
+        stream: &LiveStream,
+        f: impl FnOnce(&mut StreamMeta) -> Result<T, StreamsError>,
+    ) -> Result<T, StreamsError> {
+        self.update_meta(stream, |m| {
+            self.require_active(name, m)?;
+            f(m)
+        })
+    }
+
     fn require_active(&self, name: &str, m: &StreamMeta) -> Result<(), StreamsError> {
         if m.state == StreamState::Active {
             Ok(())
@@ -1447,8 +1453,7 @@ impl Engine {
         let h = input.retention_period_hours;
         check_retention_bounds(h)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
-        self.update_meta(&stream, |m| {
-            self.require_active(&name, m)?;
+        self.update_active(&name, &stream, |m| {
             if i64::from(m.retention_hours) > h {
                 return Err(StreamsError::InvalidArgument(format!(
                     "Requested retention period ({h} hours) for stream {name} can not be shorter than existing retention period ({} hours). Use DecreaseRetentionPeriod API.",
@@ -1464,8 +1469,7 @@ impl Engine {
         let h = input.retention_period_hours;
         check_retention_bounds(h)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
-        self.update_meta(&stream, |m| {
-            self.require_active(&name, m)?;
+        self.update_active(&name, &stream, |m| {
             if i64::from(m.retention_hours) < h {
                 return Err(StreamsError::InvalidArgument(format!(
                     "Requested retention period ({h} hours) for stream {name} can not be longer than existing retention period ({} hours). Use IncreaseRetentionPeriod API.",
@@ -1485,8 +1489,7 @@ impl Engine {
         input: UpdateMaxRecordSizeInput,
     ) -> Result<(), StreamsError> {
         let (name, stream) = self.lookup_ref(&input.stream)?;
-        self.update_meta(&stream, |m| {
-            self.require_active(&name, m)?;
+        self.update_active(&name, &stream, |m| {
             m.max_record_size_kib = input.max_record_size_kib as u32;
             Ok(())
         })
@@ -1794,6 +1797,18 @@ struct PageToken {
 }
 
 impl PageToken {
+    /// Decodes a NextToken and checks it has not outlived its 300 seconds.
+    pub(super) fn decode_fresh(tok: &str, now: i64) -> Result<PageToken, StreamsError> {
+        let t = PageToken::decode(tok)
+            .ok_or_else(|| StreamsError::InvalidArgument(format!("Invalid NextToken: {tok}")))?;
+        if now - t.issued_ms > TOKEN_LIFETIME_MS {
+            return Err(StreamsError::ExpiredNextToken(format!(
+                "The NextToken has expired: {tok}"
+            )));
+        }
+        Ok(t)
+    }
+
     fn encode(&self) -> String {
         token_encode(&format!("{}\n{}", self.issued_ms, self.after))
     }

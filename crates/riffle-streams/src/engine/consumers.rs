@@ -6,7 +6,6 @@
 
 use super::{
     validate_tag_keys, validate_tags, Engine, LiveStream, PageToken, StreamView, MAX_TAGS,
-    TOKEN_LIFETIME_MS,
 };
 use crate::error::StreamsError;
 use riffle_meta::{ConsumerMeta, ConsumerState, StreamMeta, StreamState};
@@ -337,14 +336,7 @@ impl Engine {
         // Pages follow creation order; the token holds the last (created, name) returned.
         let after: Option<(i64, String)> = match &input.next_token {
             Some(tok) => {
-                let t = PageToken::decode(tok).ok_or_else(|| {
-                    StreamsError::InvalidArgument(format!("Invalid NextToken: {tok}"))
-                })?;
-                if now - t.issued_ms > TOKEN_LIFETIME_MS {
-                    return Err(StreamsError::ExpiredNextToken(format!(
-                        "The NextToken has expired: {tok}"
-                    )));
-                }
+                let t = PageToken::decode_fresh(tok, now)?;
                 let mut it = t.after.splitn(3, '\n');
                 let (Some(s), Some(ms), Some(name)) = (it.next(), it.next(), it.next()) else {
                     return Err(StreamsError::InvalidArgument(format!(

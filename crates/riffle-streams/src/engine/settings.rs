@@ -49,8 +49,7 @@ impl Engine {
                 )));
             }
         }
-        self.update_meta(&stream, |m| {
-            self.require_active(&name, m)?;
+        self.update_active(&name, &stream, |m| {
             if m.mode == mode {
                 return Err(StreamsError::InvalidArgument(format!(
                     "Stream {name} under account {} is already in {mode} mode.",
@@ -82,8 +81,7 @@ impl Engine {
     ) -> Result<UpdateStreamWarmThroughputOutput, StreamsError> {
         let (name, stream) = self.lookup_ref(&input.stream)?;
         let target = input.warm_throughput_mibps;
-        self.update_meta(&stream, |m| {
-            self.require_active(&name, m)?;
+        self.update_active(&name, &stream, |m| {
             if m.mode != "ON_DEMAND" {
                 return Err(StreamsError::InvalidArgument(format!(
                     "Warm throughput can only be set on ON_DEMAND streams; stream {name} under account {} is PROVISIONED.",
@@ -198,8 +196,7 @@ impl Engine {
                 .map(String::as_str)
                 .collect()
         };
-        let (before, after) = self.update_meta(&stream, |m| {
-            self.require_active(&name, m)?;
+        let (before, after) = self.update_active(&name, &stream, |m| {
             let before = m.shard_level_metrics.clone();
             let mut set: Vec<String> = before.clone();
             if enable {
@@ -240,8 +237,7 @@ impl Engine {
                 input.encryption_type
             )));
         }
-        self.update_meta(&stream, |m| {
-            self.require_active(&name, m)?;
+        self.update_active(&name, &stream, |m| {
             m.encryption_key = Some(input.key_id.clone());
             self.updating(m);
             Ok(())
@@ -253,8 +249,7 @@ impl Engine {
         input: StreamEncryptionInput,
     ) -> Result<(), StreamsError> {
         let (name, stream) = self.lookup_ref(&input.stream)?;
-        self.update_meta(&stream, |m| {
-            self.require_active(&name, m)?;
+        self.update_active(&name, &stream, |m| {
             m.encryption_key = None;
             self.updating(m);
             Ok(())
