@@ -15,10 +15,8 @@ use base64::Engine as _;
 use ciborium::Value as Cbor;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use riffle_model::{Blob, GetRecordsOutput, Output, Record, Timestamp};
-use riffle_protocol::{
-    decode_request, encode_output, Decoded, Format, HttpRequestView, CBOR_CONTENT_TYPE,
-    JSON_CONTENT_TYPE,
-};
+use riffle_protocol::kinesis;
+use riffle_protocol::{Format, HttpRequestView, CBOR_CONTENT_TYPE, JSON_CONTENT_TYPE};
 
 const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
 
@@ -99,8 +97,8 @@ fn decode_put_records(c: &mut Criterion) {
     for (name, format) in [("json", Format::Json), ("cbor", Format::Cbor)] {
         let body = put_records_body(format, N, 100);
         // Setup check, not a timing: the body must decode to a call, not an error reply.
-        match decode_request(&view(format, &body)) {
-            Decoded::Call { .. } => {}
+        match kinesis::decode(&view(format, &body)) {
+            kinesis::Decoded::Call { .. } => {}
             other => panic!("{name} PutRecords body did not decode: {other:?}"),
         }
         g.throughput(Throughput::ElementsAndBytes {
@@ -108,7 +106,7 @@ fn decode_put_records(c: &mut Criterion) {
             bytes: body.len() as u64,
         });
         g.bench_function(BenchmarkId::new(name, "500x100B"), |b| {
-            b.iter(|| decode_request(&view(format, black_box(&body))))
+            b.iter(|| kinesis::decode(&view(format, black_box(&body))))
         });
     }
     g.finish();
@@ -145,7 +143,7 @@ fn encode_get_records(c: &mut Criterion) {
                 bytes: (n * size) as u64,
             });
             g.bench_function(BenchmarkId::new(name, shape), |b| {
-                b.iter(|| encode_output(format, black_box(&out)))
+                b.iter(|| kinesis::encode_output(format, black_box(&out)))
             });
         }
     }

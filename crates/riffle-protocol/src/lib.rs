@@ -17,24 +17,25 @@
 //! then stateless custom checks (`InvalidArgumentException`) and the typed [`Input`].
 
 mod auth;
-mod build;
 pub mod eventstream;
-mod fast_json;
-
-pub use fast_json::GetRecordsJsonStream;
+pub mod fields;
+pub mod kinesis;
 pub mod schema;
+pub mod service;
 mod typecheck;
 mod validate;
 pub mod value;
 
-use riffle_model::{ApiError, Input, Operation, Output};
+pub use kinesis::GetRecordsJsonStream;
+pub use service::{Call, EventKind, OperationSpec, ServiceSpec};
+
+use riffle_model::ApiError;
 use serde::Serialize;
 
 pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 pub const CBOR_CONTENT_TYPE: &str = "application/x-amz-cbor-1.1";
 /// The legacy Coral content type; accepted, but answered with Coral envelopes only.
 pub const LEGACY_JSON_CONTENT_TYPE: &str = "application/json";
-pub const TARGET_PREFIX: &str = "Kinesis_20131202";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -67,22 +68,20 @@ pub struct HttpRequestView<'a> {
     pub body: &'a [u8],
 }
 
-/// A fully rendered response: status, `Content-Type` (if any) and body.
+/// A fully rendered response: status, `Content-Type` (if any) and body, and
+/// the AWS error code it carries (so nobody parses it back out of the body).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WireResponse {
     pub status: u16,
     pub content_type: Option<&'static str>,
     pub body: Vec<u8>,
+    pub error_code: Option<&'static str>,
 }
 
 #[derive(Debug)]
-pub enum Decoded {
-    /// A validated request, ready for the domain.
-    Call {
-        op: Operation,
-        format: Format,
-        input: Input,
-    },
+pub enum Decoded<'a> {
+    /// A validated request for one of the services, ready for its builder.
+    Call(Call<'a>),
     /// Any protocol, auth, serialization or validation error, fully rendered.
     Reply(WireResponse),
 }
@@ -114,34 +113,61 @@ const CORAL_SERIALIZATION: &str =
 const CORAL_UNKNOWN_OPERATION: &str =
     r#"{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException"},"Version":"1.0"}"#;
 
-fn raw(status: u16, content_type: Option<&'static str>, body: &str) -> Decoded {
+fn raw(
+    status: u16,
+    content_type: Option<&'static str>,
+    body: &str,
+    code: &'static str,
+) -> Decoded<'static> {
     Decoded::Reply(WireResponse {
         status,
         content_type,
         body: body.as_bytes().to_vec(),
+        error_code: Some(code),
     })
 }
 
-fn reply(format: Format, err: &ApiError) -> Decoded {
+fn reply(format: Format, err: &ApiError) -> Decoded<'static> {
     Decoded::Reply(encode_error(format, err))
 }
 
-pub fn decode_request(req: &HttpRequestView<'_>) -> Decoded {
+/// The service and operation an `X-Amz-Target` names, if any. Like AWS, only
+/// the first two dot-separated parts count.
+pub fn resolve_target<'t>(
+    target: Option<&'t str>,
+    services: &[&'static ServiceSpec],
+) -> (
+    &'t str,
+    &'t str,
+    Option<(&'static ServiceSpec, &'static OperationSpec)>,
+) {
+    let mut parts = target.unwrap_or("").split('.');
+    let service = parts.next().unwrap_or("");
+    let op_name = parts.next().unwrap_or("");
+    let found = services
+        .iter()
+        .find(|s| s.target_prefix == service)
+        .and_then(|s| s.operation(op_name).map(|op| (*s, op)));
+    (service, op_name, found)
+}
+
+/// Runs AWS's check order on one request for any of `services`.
+///
+/// The body becomes a value tree only for a known operation with a
+/// well-formed authentication header: other requests get their (AWS-exact)
+/// answer after a syntax-only scan that allocates nothing per node. The tree
+/// itself is bounded by [`value::node_budget`] relative to the body size.
+pub fn decode_request<'a>(
+    req: &HttpRequestView<'a>,
+    services: &[&'static ServiceSpec],
+) -> Decoded<'a> {
     // 3. Method.
     if req.method != "POST" {
-        return raw(403, None, ACCESS_DENIED_XML);
+        return raw(403, None, ACCESS_DENIED_XML, "AccessDeniedException");
     }
 
     let mt = media_type(req.content_type);
-    // `service.op`; like AWS, only the first two dot-separated parts count.
-    let mut parts = req.target.unwrap_or("").split('.');
-    let service = parts.next().unwrap_or("");
-    let op_name = parts.next().unwrap_or("");
-    let op = if service == TARGET_PREFIX {
-        Operation::from_name(op_name)
-    } else {
-        None
-    };
+    let (service, op_name, op) = resolve_target(req.target, services);
 
     // 4. Empty body.
     if req.body.is_empty() {
@@ -165,40 +191,67 @@ pub fn decode_request(req: &HttpRequestView<'_>) -> Decoded {
     } else if mt.eq_ignore_ascii_case(CBOR_CONTENT_TYPE) {
         Format::Cbor
     } else if service.is_empty() || op_name.is_empty() {
-        return raw(403, None, ACCESS_DENIED_XML);
+        return raw(403, None, ACCESS_DENIED_XML, "AccessDeniedException");
     } else {
-        return raw(404, None, UNKNOWN_OPERATION_XML);
+        return raw(
+            404,
+            None,
+            UNKNOWN_OPERATION_XML,
+            "UnknownOperationException",
+        );
     };
 
-    // 6. Parse.
+    // Steps 8 and 9 are decided before the body is parsed into a tree, so an
+    // unknown target or an unauthenticated caller costs a syntax scan only;
+    // the answer still follows AWS's order (a bad body is reported first).
+    let auth = auth::check(req.authorization, req.has_date_header, req.query);
+    let target = match op {
+        Some(t) if auth.is_ok() && !legacy => t,
+        _ => {
+            // 6. Parse (syntax only).
+            if !value::is_object(format, req.body) {
+                if legacy {
+                    return raw(
+                        400,
+                        Some(LEGACY_JSON_CONTENT_TYPE),
+                        CORAL_SERIALIZATION,
+                        "SerializationException",
+                    );
+                }
+                return reply(format, &ApiError::bare("SerializationException"));
+            }
+            // 7. Legacy Coral JSON never goes further.
+            if legacy {
+                return raw(
+                    404,
+                    Some(LEGACY_JSON_CONTENT_TYPE),
+                    CORAL_UNKNOWN_OPERATION,
+                    "UnknownOperationException",
+                );
+            }
+            // 8. Target, 9. auth.
+            return match (op, auth) {
+                (None, _) => reply(format, &ApiError::bare("UnknownOperationException")),
+                (_, Err(e)) => reply(format, &e),
+                // Unreachable: a known target with valid auth took the other arm.
+                (Some(_), Ok(())) => reply(format, &ApiError::internal()),
+            };
+        }
+    };
+    let (service_spec, op) = target;
+
+    // 6. Parse into a tree, within a node budget proportional to the body.
     let body = match format {
         Format::Json => value::parse_json(req.body),
         Format::Cbor => value::parse_cbor(req.body),
     };
     let body = match body {
         Some(v) if v.is_map() => v,
-        _ if legacy => return raw(400, Some(LEGACY_JSON_CONTENT_TYPE), CORAL_SERIALIZATION),
         _ => return reply(format, &ApiError::bare("SerializationException")),
     };
 
-    // 7. Legacy Coral JSON never goes further.
-    if legacy {
-        return raw(404, Some(LEGACY_JSON_CONTENT_TYPE), CORAL_UNKNOWN_OPERATION);
-    }
-
-    // 8. Target.
-    let Some(op) = op else {
-        return reply(format, &ApiError::bare("UnknownOperationException"));
-    };
-
-    // 9. Auth.
-    if let Err(e) = auth::check(req.authorization, req.has_date_header, req.query) {
-        return reply(format, &e);
-    }
-
-    let members = schema::input_schema(op);
-
-    // 10. Types, 11. constraints, then stateless custom checks.
+    // 10. Types, 11. constraints.
+    let members = op.input;
     let fields = match typecheck::check_body(members, body, format) {
         Ok(f) => f,
         Err(e) => return reply(format, &e),
@@ -206,57 +259,16 @@ pub fn decode_request(req: &HttpRequestView<'_>) -> Decoded {
     if let Err(e) = validate::validate(members, &fields) {
         return reply(format, &e);
     }
-    let input = build::build(op, build::Fields::new(members, fields));
-    Decoded::Call { op, format, input }
+    Decoded::Call(Call {
+        service: service_spec,
+        op,
+        format,
+        fields: fields::Fields::new(members, fields),
+    })
 }
 
-/// Encodes a successful result. [`Output::Empty`] is HTTP 200 with an empty
-/// body (the content type is still set).
-pub fn encode_output(format: Format, out: &Output) -> WireResponse {
-    let body = match out {
-        Output::Empty => Some(Vec::new()),
-        Output::DescribeStream(o) => serialize(format, o, 1024),
-        Output::DescribeStreamSummary(o) => serialize(format, o, 1024),
-        Output::ListStreams(o) => serialize(format, o, 1024),
-        Output::ListShards(o) => serialize(format, o, 256 * (o.shards.len() + 1)),
-        Output::PutRecord(o) => serialize(format, o, 256),
-        Output::PutRecords(o) => serialize(format, o, 128 * (o.records.len() + 1)),
-        Output::GetShardIterator(o) => serialize(format, o, 512),
-        Output::GetRecords(o) => {
-            let data: usize = o.records.iter().map(|r| r.data.0.len()).sum();
-            let data = match format {
-                Format::Json => data / 3 * 4 + 4 * o.records.len(),
-                Format::Cbor => data,
-            };
-            let capacity = data + 200 * o.records.len() + 1024;
-            match format {
-                Format::Json => fast_json::get_records(o, capacity),
-                Format::Cbor => serialize(format, o, capacity),
-            }
-        }
-        Output::ListTagsForStream(o) => serialize(format, o, 512),
-        Output::ListTagsForResource(o) => serialize(format, o, 512),
-        Output::DescribeLimits(o) => serialize(format, o, 256),
-        Output::UpdateShardCount(o) => serialize(format, o, 256),
-        Output::UpdateStreamWarmThroughput(o) => serialize(format, o, 256),
-        Output::AccountSettings(o) => serialize(format, o, 256),
-        Output::RegisterStreamConsumer(o) => serialize(format, o, 512),
-        Output::DescribeStreamConsumer(o) => serialize(format, o, 512),
-        Output::ListStreamConsumers(o) => serialize(format, o, 256 * (o.consumers.len() + 1)),
-        Output::EnhancedMonitoring(o) => serialize(format, o, 512),
-        Output::GetResourcePolicy(o) => serialize(format, o, o.policy.len() + 64),
-    };
-    match body {
-        Some(body) => WireResponse {
-            status: 200,
-            content_type: Some(format.content_type()),
-            body,
-        },
-        None => encode_error(format, &ApiError::internal()),
-    }
-}
-
-fn serialize<T: Serialize>(format: Format, value: &T, capacity: usize) -> Option<Vec<u8>> {
+/// Serializes a service output in the request's format; `None` if it cannot be.
+pub fn serialize<T: Serialize>(format: Format, value: &T, capacity: usize) -> Option<Vec<u8>> {
     let mut buf = Vec::with_capacity(capacity);
     match format {
         Format::Json => serde_json::to_writer(&mut buf, value).ok()?,
@@ -306,6 +318,7 @@ pub fn encode_error(format: Format, err: &ApiError) -> WireResponse {
         status: err.status,
         content_type: Some(format.content_type()),
         body,
+        error_code: Some(err.code),
     }
 }
 

@@ -36,17 +36,86 @@ impl Value<'_> {
     }
 }
 
+/// How many container elements a body of `len` bytes may parse into. Every
+/// element costs at least one byte on the wire but ~50 bytes in the tree, so
+/// without a budget a 16 MiB body of `[0,0,...]` would take ~400 MiB; with it
+/// a tree stays within ~15x its body (plus a constant). Legitimate requests
+/// spend far less: a PutRecords entry is ~30 bytes for 3 elements.
+pub fn node_budget(len: usize) -> usize {
+    len / 4 + 4096
+}
+
+thread_local! {
+    /// Elements the parse running on this thread may still create.
+    static BUDGET: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Runs one parse with the budget for a body of `len` bytes.
+fn with_budget<T>(len: usize, parse: impl FnOnce() -> T) -> T {
+    let saved = BUDGET.with(|b| b.replace(node_budget(len)));
+    let out = parse();
+    BUDGET.with(|b| b.set(saved));
+    out
+}
+
+fn spend<E: de::Error>() -> Result<(), E> {
+    BUDGET.with(|b| match b.get().checked_sub(1) {
+        Some(left) => {
+            b.set(left);
+            Ok(())
+        }
+        None => Err(E::custom("request body has too many elements for its size")),
+    })
+}
+
 /// Parses a JSON body; strings without escapes borrow from `body`.
 pub fn parse_json(body: &[u8]) -> Option<Value<'_>> {
-    serde_json::from_slice(body).ok()
+    with_budget(body.len(), || serde_json::from_slice(body).ok())
 }
 
 /// Parses a CBOR body (one top-level item; trailing bytes are ignored).
 pub fn parse_cbor(body: &[u8]) -> Option<Value<'static>> {
-    let mut scratch = [0u8; 16 * 1024];
-    ciborium::de::from_reader_with_buffer::<OwnedValue, _>(body, &mut scratch)
-        .ok()
-        .map(|v| v.0)
+    with_budget(body.len(), || {
+        let mut scratch = [0u8; 16 * 1024];
+        ciborium::de::from_reader_with_buffer::<OwnedValue, _>(body, &mut scratch)
+            .ok()
+            .map(|v| v.0)
+    })
+}
+
+/// Whether `body` is one JSON object (or CBOR map), checked without building
+/// anything: what AWS answers for a request it will not run still depends on it.
+pub fn is_object(format: crate::Format, body: &[u8]) -> bool {
+    match format {
+        crate::Format::Json => serde_json::from_slice::<IsObject>(body).is_ok(),
+        crate::Format::Cbor => {
+            let mut scratch = [0u8; 16 * 1024];
+            ciborium::de::from_reader_with_buffer::<IsObject, _>(body, &mut scratch).is_ok()
+        }
+    }
+}
+
+/// Accepts a map of anything, skipped; fails on every other value.
+struct IsObject;
+
+impl<'de> Deserialize<'de> for IsObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IsObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IsObject, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(IsObject)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A [`Value`] that owns all its data; ciborium only offers `DeserializeOwned`.
@@ -105,14 +174,18 @@ macro_rules! common_visits {
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_PREALLOC));
+            spend()?;
             while let Some(v) = seq.next_element::<$elem>()? {
+                spend()?;
                 out.push($unwrap(v));
             }
             Ok(Value::Array(out))
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(MAX_PREALLOC));
+            spend()?;
             while let Some(k) = map.next_key::<$elem>()? {
+                spend()?;
                 let v = $unwrap(map.next_value::<$elem>()?);
                 if let Value::Str(k) = $unwrap(k) {
                     out.push((k, v));
@@ -269,5 +342,43 @@ mod tests {
             parse_cbor(&[0x5b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
             None
         );
+    }
+
+    #[test]
+    fn element_budget_bounds_the_tree() {
+        // 200,000 elements in ~400 KB: over the budget (~104,000), refused.
+        let dense = format!("{{\"a\":[{}0]}}", "0,".repeat(200_000));
+        assert!(node_budget(dense.len()) < 200_000);
+        assert_eq!(parse_json(dense.as_bytes()), None);
+        // Still valid JSON: the syntax-only scan accepts it.
+        assert!(is_object(crate::Format::Json, dense.as_bytes()));
+        // The same count of elements with realistic payloads fits.
+        let roomy = format!("{{\"a\":[{}0]}}", "\"abcdefghijklmnop\",".repeat(100_000));
+        assert!(parse_json(roomy.as_bytes()).is_some());
+        // A failed parse leaves no budget behind for the next one.
+        assert!(parse_json(br#"{"a":[1,2,3]}"#).is_some());
+    }
+
+    #[test]
+    fn is_object_matches_parse() {
+        for body in [
+            &b"{}"[..],
+            b"[]",
+            b"1",
+            b"{\"a\":",
+            b"{\"a\":1} x",
+            b"null",
+            b" {} ",
+        ] {
+            assert_eq!(
+                is_object(crate::Format::Json, body),
+                parse_json(body).is_some_and(|v| v.is_map()),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(is_object(crate::Format::Cbor, &[0xa1, 0x61, b'a', 0x01]));
+        assert!(!is_object(crate::Format::Cbor, &[0x81, 0x01]));
+        assert!(!is_object(crate::Format::Cbor, &[0xa1, 0x61]));
     }
 }

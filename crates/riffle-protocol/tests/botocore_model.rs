@@ -1,38 +1,63 @@
-//! Checks the schema table against the botocore model (`kinesis/2013-12-02`):
-//! every member of every operation's input (all 39), recursively, with its
-//! type, required-ness, min/max, pattern and enum (list-element bounds and
-//! enums included), and that the checker itself notices wrong schemas. Skipped (with a note) when
-//! the model is not installed; set `BOTOCORE_KINESIS_MODEL` to point at
-//! `service-2.json` or `service-2.json.gz`.
+//! Checks every service table against its botocore model
+//! (`botocore/data/{service}/{version}/service-2.json`): the same operations,
+//! and for each, every input member, recursively, with its type,
+//! required-ness, min/max, pattern and enum (list-element bounds and enums
+//! included); and that the checker itself notices wrong schemas.
+//!
+//! The model is found through the installed botocore package (`python3 -c
+//! "import botocore"`; `scripts/test.sh` installs it), or under
+//! `$BOTOCORE_DATA`. A missing model fails the test: it never skips.
 
-use riffle_model::Operation;
-use riffle_protocol::schema::{input_schema, Con, Member, Ty};
+use riffle_protocol::schema::{Con, Member, Ty};
+use riffle_protocol::{kinesis, ServiceSpec};
 use serde_json::Value as J;
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
-const DEFAULT_MODEL: &str =
-    "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/botocore/data/kinesis/2013-12-02/service-2.json.gz";
+/// Every service the edge serves; a new service adds its table here.
+const SERVICES: &[&ServiceSpec] = &[&kinesis::SERVICE];
 
-fn load_model() -> Option<J> {
-    let path =
-        std::env::var("BOTOCORE_KINESIS_MODEL").unwrap_or_else(|_| DEFAULT_MODEL.to_string());
-    let candidates = [path.clone(), path.trim_end_matches(".gz").to_string()];
-    for p in candidates {
-        if !std::path::Path::new(&p).exists() {
+fn botocore_data() -> PathBuf {
+    if let Ok(dir) = std::env::var("BOTOCORE_DATA") {
+        return PathBuf::from(dir);
+    }
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import botocore, os; print(os.path.join(os.path.dirname(botocore.__file__), 'data'))",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 to find botocore: {e}"));
+    assert!(
+        out.status.success(),
+        "botocore is not installed (pip install botocore, or run scripts/test.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn load_model(service: &ServiceSpec) -> J {
+    let (name, version) = service.botocore_model;
+    let dir = botocore_data().join(name).join(version);
+    for file in ["service-2.json.gz", "service-2.json"] {
+        let p = dir.join(file);
+        if !p.exists() {
             continue;
         }
-        let bytes = if p.ends_with(".gz") {
-            std::process::Command::new("gzip")
-                .args(["-dc", &p])
+        let bytes = if file.ends_with(".gz") {
+            let out = std::process::Command::new("gzip")
+                .arg("-dc")
+                .arg(&p)
                 .output()
-                .ok()?
-                .stdout
+                .unwrap_or_else(|e| panic!("gzip -dc {}: {e}", p.display()));
+            out.stdout
         } else {
-            std::fs::read(&p).ok()?
+            std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
         };
-        return serde_json::from_slice(&bytes).ok();
+        return serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", p.display()));
     }
-    None
+    panic!("no botocore model at {}", dir.display())
 }
 
 fn check_member(
@@ -250,42 +275,95 @@ fn check_struct(
     }
 }
 
-fn problems_for(model: &J, op: Operation, members: &[Member]) -> Vec<String> {
-    let input = model["operations"][op.name()]["input"]["shape"]
+fn problems_for(model: &J, op: &str, members: &[Member]) -> Vec<String> {
+    let input = model["operations"][op]["input"]["shape"]
         .as_str()
         .unwrap_or("");
-    assert!(
-        !input.is_empty(),
-        "{} has no input shape in the model",
-        op.name()
-    );
+    if input.is_empty() {
+        // Operations without input accept `{}` only.
+        return if members.is_empty() && model["operations"].get(op).is_some() {
+            Vec::new()
+        } else {
+            vec![format!("{op}: not in the model, or has no input shape")]
+        };
+    }
     let mut problems = Vec::new();
-    check_struct(&model["shapes"], input, members, op.name(), &mut problems);
+    check_struct(&model["shapes"], input, members, op, &mut problems);
+    problems
+}
+
+/// The table's operations are the model's, and each one's input matches.
+fn problems_for_service(service: &ServiceSpec, model: &J) -> Vec<String> {
+    let mut problems = Vec::new();
+    let model_ops: BTreeSet<&str> = model["operations"]
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let table_ops: BTreeSet<&str> = service.operations.iter().map(|o| o.name).collect();
+    for missing in model_ops.difference(&table_ops) {
+        problems.push(format!(
+            "{}: {missing} is in the model, not in the table",
+            service.target_prefix
+        ));
+    }
+    for extra in table_ops.difference(&model_ops) {
+        problems.push(format!(
+            "{}: {extra} is in the table, not in the model",
+            service.target_prefix
+        ));
+    }
+    if model["metadata"]["targetPrefix"].as_str() != Some(service.target_prefix) {
+        problems.push(format!(
+            "{}: the model's targetPrefix is {}",
+            service.target_prefix, model["metadata"]["targetPrefix"]
+        ));
+    }
+    for op in service.operations {
+        if model_ops.contains(op.name) {
+            problems.extend(problems_for(model, op.name, op.input));
+        }
+    }
     problems
 }
 
 #[test]
 fn schema_matches_botocore() {
-    let Some(model) = load_model() else {
-        eprintln!("botocore kinesis model not found; skipping (set BOTOCORE_KINESIS_MODEL)");
-        return;
-    };
-    let model_ops = model["operations"].as_object().map_or(0, |o| o.len());
-    assert_eq!(model_ops, Operation::ALL.len(), "operations in the model");
-    let mut problems = Vec::new();
-    for op in Operation::ALL {
-        problems.extend(problems_for(&model, *op, input_schema(*op)));
+    for service in SERVICES {
+        let model = load_model(service);
+        let problems = problems_for_service(service, &model);
+        assert!(
+            problems.is_empty(),
+            "{} schema vs botocore:\n{}",
+            service.target_prefix,
+            problems.join("\n")
+        );
     }
-    assert!(
-        problems.is_empty(),
-        "schema vs botocore:\n{}",
-        problems.join("\n")
-    );
+}
+
+#[test]
+fn kinesis_table_lists_every_operation_in_enum_order() {
+    let names: Vec<&str> = kinesis::SERVICE.operations.iter().map(|o| o.name).collect();
+    let enum_names: Vec<&str> = riffle_model::Operation::ALL
+        .iter()
+        .map(|o| o.name())
+        .collect();
+    assert_eq!(names, enum_names);
+    for op in riffle_model::Operation::ALL {
+        let names = |m: &[Member]| m.iter().map(|m| m.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(kinesis::spec(*op).input),
+            names(kinesis::schema::input_schema(*op)),
+            "{}",
+            op.name()
+        );
+        assert_eq!(kinesis::operation(kinesis::spec(*op)), Some(*op));
+    }
 }
 
 mod wrong {
     //! Deliberately wrong schemas: the checker must notice each mistake.
-    use riffle_protocol::schema::{Con, Member, Pat, Ty};
+    use riffle_protocol::kinesis::schema::Pat;
+    use riffle_protocol::schema::{Con, Member, Ty};
 
     const fn m(name: &'static str, ty: Ty, required: bool, cons: &'static [Con]) -> Member {
         Member {
@@ -296,13 +374,17 @@ mod wrong {
             member_str: None,
         }
     }
-    const NAME: &[Con] = &[Con::Pattern(Pat::Name), Con::MinLen(1), Con::MaxLen(128)];
+    const NAME: &[Con] = &[Con::Pattern(&Pat::Name), Con::MinLen(1), Con::MaxLen(128)];
     const ARN: &[Con] = &[
-        Con::Pattern(Pat::StreamArn),
+        Con::Pattern(&Pat::StreamArn),
         Con::MinLen(1),
         Con::MaxLen(2048),
     ];
-    const ID: &[Con] = &[Con::Pattern(Pat::StreamId), Con::MinLen(1), Con::MaxLen(24)];
+    const ID: &[Con] = &[
+        Con::Pattern(&Pat::StreamId),
+        Con::MinLen(1),
+        Con::MaxLen(24),
+    ];
     static ELEM: Member = m("member", Ty::Str, false, &[]);
     const ALL_METRICS: &[&str] = &[
         "IncomingBytes",
@@ -367,7 +449,7 @@ mod wrong {
             Ty::Str,
             false,
             &[
-                Con::Pattern(Pat::ResourceArn),
+                Con::Pattern(&Pat::ResourceArn),
                 Con::MinLen(1),
                 Con::MaxLen(2048),
             ],
@@ -416,11 +498,8 @@ mod wrong {
 
 #[test]
 fn checker_catches_wrong_schemas() {
-    let Some(model) = load_model() else {
-        eprintln!("botocore kinesis model not found; skipping (set BOTOCORE_KINESIS_MODEL)");
-        return;
-    };
-    let op = Operation::EnableEnhancedMonitoring;
+    let model = load_model(&kinesis::SERVICE);
+    let op = "EnableEnhancedMonitoring";
     assert_eq!(
         problems_for(&model, op, &wrong::RIGHT),
         Vec::<String>::new()
@@ -439,7 +518,7 @@ fn checker_catches_wrong_schemas() {
         );
     }
     for members in [&wrong::ACCOUNT_ENUM, &wrong::ACCOUNT_DUP] {
-        assert!(!problems_for(&model, Operation::UpdateAccountSettings, members).is_empty());
+        assert!(!problems_for(&model, "UpdateAccountSettings", members).is_empty());
     }
-    assert!(!problems_for(&model, Operation::UpdateShardCount, &wrong::SHARD_COUNT_MAX).is_empty());
+    assert!(!problems_for(&model, "UpdateShardCount", &wrong::SHARD_COUNT_MAX).is_empty());
 }

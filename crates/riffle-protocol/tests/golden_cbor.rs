@@ -24,12 +24,12 @@ fn decode_cbor(op: &str, body: &[u8]) -> (Operation, Input) {
         query: None,
         body,
     };
-    match decode_request(&view) {
-        Decoded::Call { op, format, input } => {
+    match kinesis::decode(&view) {
+        kinesis::Decoded::Call { op, format, input } => {
             assert_eq!(format, Format::Cbor);
             (op, input)
         }
-        Decoded::Reply(r) => panic!(
+        kinesis::Decoded::Reply(r) => panic!(
             "{} {:?}",
             r.status,
             ciborium::from_reader::<ciborium::Value, _>(&r.body[..])
@@ -138,7 +138,7 @@ fn get_records_response_bytes_and_structure() {
         millis_behind_latest: 0,
         child_shards: None,
     });
-    let resp = encode_output(Format::Cbor, &out);
+    let resp = kinesis::encode_output(Format::Cbor, &out);
     assert_eq!(resp.status, 200);
     assert_eq!(resp.content_type, Some(CBOR_CONTENT_TYPE));
 
@@ -192,7 +192,7 @@ fn put_records_response_bytes() {
         ],
         encryption_type: None,
     });
-    let resp = encode_output(Format::Cbor, &out);
+    let resp = kinesis::encode_output(Format::Cbor, &out);
     assert_eq!(resp.body, fixture("put_records.response.cbor"));
 }
 

@@ -24,18 +24,18 @@ fn view<'a>(target: Option<&'a str>, ct: Option<&'a str>, body: &'a [u8]) -> Htt
     }
 }
 
-fn reply(d: Decoded) -> WireResponse {
+fn reply(d: kinesis::Decoded) -> WireResponse {
     match d {
-        Decoded::Reply(r) => r,
+        kinesis::Decoded::Reply(r) => r,
         other => panic!("expected a reply, got {other:?}"),
     }
 }
 
 /// A JSON request for `op`; returns the decoded result.
-fn call(op: &str, body: J) -> Decoded {
+fn call(op: &str, body: J) -> kinesis::Decoded {
     let target = format!("Kinesis_20131202.{op}");
     let body = body.to_string();
-    decode_request(&view(
+    kinesis::decode(&view(
         Some(&target),
         Some(JSON_CONTENT_TYPE),
         body.as_bytes(),
@@ -44,16 +44,16 @@ fn call(op: &str, body: J) -> Decoded {
 
 fn input(op: &str, body: J) -> Input {
     match call(op, body) {
-        Decoded::Call { input, format, .. } => {
+        kinesis::Decoded::Call { input, format, .. } => {
             assert_eq!(format, Format::Json);
             input
         }
-        Decoded::Reply(r) => panic!("{} {}", r.status, String::from_utf8_lossy(&r.body)),
+        kinesis::Decoded::Reply(r) => panic!("{} {}", r.status, String::from_utf8_lossy(&r.body)),
     }
 }
 
 /// (status, parsed JSON body) of a JSON error reply.
-fn json_err(d: Decoded) -> (u16, J) {
+fn json_err(d: kinesis::Decoded) -> (u16, J) {
     let r = reply(d);
     assert_eq!(r.content_type, Some(JSON_CONTENT_TYPE));
     (
@@ -147,18 +147,18 @@ fn cmap(pairs: &[(&str, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-fn call_cbor(op: &str, body: &[u8]) -> Decoded {
+fn call_cbor(op: &str, body: &[u8]) -> kinesis::Decoded {
     let target = format!("Kinesis_20131202.{op}");
-    decode_request(&view(Some(&target), Some(CBOR_CONTENT_TYPE), body))
+    kinesis::decode(&view(Some(&target), Some(CBOR_CONTENT_TYPE), body))
 }
 
 fn input_cbor(op: &str, body: &[u8]) -> Input {
     match call_cbor(op, body) {
-        Decoded::Call { input, format, .. } => {
+        kinesis::Decoded::Call { input, format, .. } => {
             assert_eq!(format, Format::Cbor);
             input
         }
-        Decoded::Reply(r) => panic!(
+        kinesis::Decoded::Reply(r) => panic!(
             "{} {:?}",
             r.status,
             ciborium::from_reader::<ciborium::Value, _>(&r.body[..])
@@ -178,11 +178,12 @@ fn non_post_is_403_xml() {
         );
         v.method = method;
         assert_eq!(
-            reply(decode_request(&v)),
+            reply(kinesis::decode(&v)),
             WireResponse {
                 status: 403,
                 content_type: None,
-                body: ACCESS_DENIED_XML.as_bytes().to_vec()
+                body: ACCESS_DENIED_XML.as_bytes().to_vec(),
+                error_code: Some("AccessDeniedException"),
             }
         );
     }
@@ -192,7 +193,7 @@ fn non_post_is_403_xml() {
 
 #[test]
 fn empty_body_json() {
-    let r = reply(decode_request(&view(
+    let r = reply(kinesis::decode(&view(
         Some("Kinesis_20131202.ListStreams"),
         Some(JSON_CONTENT_TYPE),
         b"",
@@ -205,7 +206,7 @@ fn empty_body_json() {
             br#"{"__type":"SerializationException"}"#.to_vec()
         )
     );
-    let r = reply(decode_request(&view(
+    let r = reply(kinesis::decode(&view(
         Some("Kinesis_20131202.ListStream"),
         Some(JSON_CONTENT_TYPE),
         b"",
@@ -215,7 +216,7 @@ fn empty_body_json() {
         br#"{"__type":"UnknownOperationException"}"#.to_vec()
     );
     // Every known operation counts, including the capacity/consumer ones.
-    let r = reply(decode_request(&view(
+    let r = reply(kinesis::decode(&view(
         Some("Kinesis_20131202.SplitShard"),
         Some(JSON_CONTENT_TYPE),
         b"",
@@ -231,14 +232,14 @@ fn empty_body_otherwise_cbor() {
         Some("application/json"),
         Some("text/plain"),
     ] {
-        let r = reply(decode_request(&view(
+        let r = reply(kinesis::decode(&view(
             Some("Kinesis_20131202.ListStreams"),
             ct,
             b"",
         )));
         assert_eq!((r.status, r.content_type), (400, Some(CBOR_CONTENT_TYPE)));
         assert_eq!(r.body, cbor_bare("SerializationException"));
-        let r = reply(decode_request(&view(None, ct, b"")));
+        let r = reply(kinesis::decode(&view(None, ct, b"")));
         assert_eq!(r.body, cbor_bare("UnknownOperationException"));
     }
     // Byte-exact with kinesalite's hard-coded AWS bodies.
@@ -261,7 +262,7 @@ fn invalid_content_type() {
             Some("Kinesis_20131202."),
             Some(".ListStreams"),
         ] {
-            let r = reply(decode_request(&view(target, ct, b"{}")));
+            let r = reply(kinesis::decode(&view(target, ct, b"{}")));
             assert_eq!(
                 (r.status, r.content_type, r.body.as_slice()),
                 (403, None, ACCESS_DENIED_XML.as_bytes())
@@ -273,7 +274,7 @@ fn invalid_content_type() {
             "Kinesis_20131202.ListStream",
             "a.b",
         ] {
-            let r = reply(decode_request(&view(Some(target), ct, b"{}")));
+            let r = reply(kinesis::decode(&view(Some(target), ct, b"{}")));
             assert_eq!(
                 (r.status, r.content_type, r.body.as_slice()),
                 (404, None, &b"<UnknownOperationException/>\n"[..])
@@ -290,8 +291,8 @@ fn content_type_parameters_and_whitespace_are_ignored() {
         b"{}",
     );
     assert!(matches!(
-        decode_request(&v),
-        Decoded::Call {
+        kinesis::decode(&v),
+        kinesis::Decoded::Call {
             format: Format::Json,
             ..
         }
@@ -324,7 +325,7 @@ fn non_object_bodies_are_serialization_exceptions() {
         b"{\"a\":1} x",
         b"\"s\"",
     ] {
-        let r = reply(decode_request(&view(
+        let r = reply(kinesis::decode(&view(
             Some("Kinesis_20131202.ListStreams"),
             Some(JSON_CONTENT_TYPE),
             body,
@@ -336,7 +337,7 @@ fn non_object_bodies_are_serialization_exceptions() {
     }
     // CBOR `true`, an array, garbage.
     for body in [&[0xf5u8][..], &[0x81, 0x01], &[0xff, 0xff]] {
-        let r = reply(decode_request(&view(
+        let r = reply(kinesis::decode(&view(
             Some("Kinesis_20131202.ListStreams"),
             Some(CBOR_CONTENT_TYPE),
             body,
@@ -348,7 +349,7 @@ fn non_object_bodies_are_serialization_exceptions() {
 
 #[test]
 fn legacy_application_json() {
-    let r = reply(decode_request(&view(
+    let r = reply(kinesis::decode(&view(
         Some("Kinesis_20131202.ListStreams"),
         Some("application/json"),
         b"hello",
@@ -359,7 +360,7 @@ fn legacy_application_json() {
     for target in [Some("Kinesis_20131202.ListStreams"), None] {
         let mut v = view(target, Some("application/json"), b"{}");
         v.authorization = None;
-        let r = reply(decode_request(&v));
+        let r = reply(kinesis::decode(&v));
         assert_eq!((r.status, r.content_type), (404, Some("application/json")));
         assert_eq!(r.body, br#"{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException"},"Version":"1.0"}"#.to_vec());
     }
@@ -381,10 +382,10 @@ fn unknown_targets() {
         let mut v = view(target, Some(JSON_CONTENT_TYPE), b"{}");
         v.authorization = None; // checked after the target
         assert_eq!(
-            json_err(decode_request(&v)),
+            json_err(kinesis::decode(&v)),
             (400, json!({"__type": "UnknownOperationException"}))
         );
-        let r = reply(decode_request(&view(
+        let r = reply(kinesis::decode(&view(
             target,
             Some(CBOR_CONTENT_TYPE),
             &[0xa0],
@@ -395,7 +396,7 @@ fn unknown_targets() {
 
 // ------------------------------------------------------------------ step 9: auth
 
-fn auth(authorization: Option<&str>, date: bool, query: Option<&str>) -> Decoded {
+fn auth(authorization: Option<&str>, date: bool, query: Option<&str>) -> kinesis::Decoded {
     let mut v = view(
         Some("Kinesis_20131202.ListStreams"),
         Some(JSON_CONTENT_TYPE),
@@ -404,7 +405,7 @@ fn auth(authorization: Option<&str>, date: bool, query: Option<&str>) -> Decoded
     v.authorization = authorization;
     v.has_date_header = date;
     v.query = query;
-    decode_request(&v)
+    kinesis::decode(&v)
 }
 
 #[test]
@@ -467,7 +468,10 @@ fn incomplete_signature_query() {
     );
     let ok = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20240101%2Fus-east-1%2Fkinesis%2Faws4_request\
               &X-Amz-Date=20240101T000000Z&X-Amz-SignedHeaders=host&X-Amz-Signature=abc";
-    assert!(matches!(auth(None, false, Some(ok)), Decoded::Call { .. }));
+    assert!(matches!(
+        auth(None, false, Some(ok)),
+        kinesis::Decoded::Call { .. }
+    ));
 }
 
 #[test]
@@ -489,7 +493,7 @@ fn auth_errors_in_cbor() {
         &[0xa0],
     );
     v.authorization = None;
-    let r = reply(decode_request(&v));
+    let r = reply(kinesis::decode(&v));
     assert_eq!((r.status, r.content_type), (400, Some(CBOR_CONTENT_TYPE)));
     let parsed: ciborium::Value = ciborium::from_reader(&r.body[..]).expect("cbor");
     let text = |k: &str| {
@@ -516,8 +520,8 @@ fn every_known_operation_decodes_or_fails_validation() {
     // validation error.
     for op in Operation::ALL {
         match call(op.name(), json!({"x": 1})) {
-            Decoded::Call { op: got, .. } => assert_eq!(got, *op),
-            Decoded::Reply(r) => {
+            kinesis::Decoded::Call { op: got, .. } => assert_eq!(got, *op),
+            kinesis::Decoded::Reply(r) => {
                 assert_eq!(r.status, 400, "{}", op.name());
                 let body: J = serde_json::from_slice(&r.body).expect("json");
                 assert_eq!(body["__type"], "ValidationException", "{}", op.name());
@@ -531,7 +535,7 @@ fn every_known_operation_decodes_or_fails_validation() {
         &[0xa0],
     );
     v.authorization = None;
-    let r = reply(decode_request(&v));
+    let r = reply(kinesis::decode(&v));
     assert_eq!(r.status, 400);
     assert_eq!(
         cbor_text_member(&r.body, "__type").as_deref(),
@@ -740,7 +744,7 @@ fn put_record_validation() {
             "PutRecord",
             json!({"PartitionKey": "é".repeat(256), "Data": ""})
         ),
-        Decoded::Call { .. }
+        kinesis::Decoded::Call { .. }
     ));
 }
 
@@ -755,7 +759,7 @@ fn data_limit_is_ten_mib() {
         ("Data", CborV::Bytes(vec![0; 10_485_761])),
         ("ExplicitHashKey", CborV::Text(String::new())),
     ]);
-    let r = reply(decode_request(&view(
+    let r = reply(kinesis::decode(&view(
         Some("Kinesis_20131202.PutRecord"),
         Some(CBOR_CONTENT_TYPE),
         &body,
@@ -781,12 +785,12 @@ fn data_limit_is_ten_mib() {
         ("PartitionKey", CborV::Text("a".into())),
         ("Data", CborV::Bytes(vec![7; 10_485_760])),
     ]);
-    match decode_request(&view(
+    match kinesis::decode(&view(
         Some("Kinesis_20131202.PutRecord"),
         Some(CBOR_CONTENT_TYPE),
         &ok,
     )) {
-        Decoded::Call {
+        kinesis::Decoded::Call {
             input: Input::PutRecord(i),
             ..
         } => assert_eq!(i.data.len(), 10_485_760),
@@ -943,7 +947,7 @@ fn tag_validation() {
     let long = "a".repeat(129);
     // Raw body: json! would sort the keys. Values print in request order.
     let body = format!(r#"{{"StreamName":"s","Tags":{{"b":"2","{long}":"3","a":"1"}}}}"#);
-    let (_, err) = json_err(decode_request(&view(
+    let (_, err) = json_err(kinesis::decode(&view(
         Some("Kinesis_20131202.AddTagsToStream"),
         Some(JSON_CONTENT_TYPE),
         body.as_bytes(),
@@ -1982,25 +1986,27 @@ fn monitoring_encryption_and_policy_validation() {
 
 #[test]
 fn encode_outputs_json() {
-    let r = encode_output(Format::Json, &Output::Empty);
+    let r = kinesis::encode_output(Format::Json, &Output::Empty);
     assert_eq!(
         r,
         WireResponse {
             status: 200,
             content_type: Some(JSON_CONTENT_TYPE),
-            body: vec![]
+            body: vec![],
+            error_code: None,
         }
     );
-    let r = encode_output(Format::Cbor, &Output::Empty);
+    let r = kinesis::encode_output(Format::Cbor, &Output::Empty);
     assert_eq!(
         r,
         WireResponse {
             status: 200,
             content_type: Some(CBOR_CONTENT_TYPE),
-            body: vec![]
+            body: vec![],
+            error_code: None,
         }
     );
-    let r = encode_output(
+    let r = kinesis::encode_output(
         Format::Json,
         &Output::GetRecords(GetRecordsOutput {
             records: vec![Record {

@@ -108,8 +108,8 @@ fn arb_request_body(bytes: bool) -> impl Strategy<Value = Value<'static>> {
     .prop_map(Value::Map)
 }
 
-fn check_reply_well_formed(d: &Decoded) {
-    if let Decoded::Reply(r) = d {
+fn check_reply_well_formed(d: &kinesis::Decoded) {
+    if let kinesis::Decoded::Reply(r) = d {
         assert!(
             matches!(r.status, 400 | 403 | 404 | 500),
             "status {}",
@@ -137,8 +137,8 @@ fn decode(
     target: Option<&str>,
     auth: bool,
     body: &[u8],
-) -> Decoded {
-    decode_request(&HttpRequestView {
+) -> kinesis::Decoded {
+    kinesis::decode(&HttpRequestView {
         method,
         content_type: ct,
         target,
@@ -215,7 +215,7 @@ proptest! {
         ciborium::into_writer(&cbor_value, &mut cbor).expect("cbor");
         for (ct, body) in [(JSON_CONTENT_TYPE, json.to_string().into_bytes()), (CBOR_CONTENT_TYPE, cbor)] {
             match decode("POST", Some(ct), Some("Kinesis_20131202.PutRecords"), true, &body) {
-                Decoded::Call { input: Input::PutRecords(i), .. } => {
+                kinesis::Decoded::Call { input: Input::PutRecords(i), .. } => {
                     let got: Vec<(Vec<u8>, String)> = i.records.into_iter().map(|r| (r.data, r.partition_key)).collect();
                     prop_assert_eq!(&got, &records);
                 }

@@ -1,17 +1,20 @@
-//! The HTTP edge: one port serving HTTP/1.1 and h2c, every request routed
-//! through `riffle-protocol` (decode, validate) to the `riffle-streams`
-//! engine, and errors mapped to AWS error codes here and only here.
+//! The HTTP edge: one port serving HTTP/1.1 and h2c for every service.
+//! Each request is decoded by the service-neutral `riffle-protocol` core
+//! against every service's table and routed by its `X-Amz-Target` prefix to
+//! that [`Service`]; responses are built in one place (`respond`).
 
-mod errors;
-mod handler;
+mod edge;
+pub mod kinesis;
 mod metrics;
 mod observe;
-mod streamed;
-mod subscribe;
+mod respond;
+mod service;
 
-pub use handler::{router, AppState};
+pub use edge::{router, AppState};
+pub use kinesis::KinesisService;
+pub use respond::Reply;
+pub use service::{BoxFuture, Service};
 
-use riffle_streams::Engine;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,34 +26,32 @@ pub struct ServerConfig {
     /// Larger request bodies get HTTP 413. PutRecords carries up to 10 MiB of
     /// data, which is ~13.4 MiB once base64-encoded in JSON.
     pub max_request_bytes: usize,
-    /// How often due retention is enforced (whole segments deleted).
-    pub retention_check_interval: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_request_bytes: 16 * 1024 * 1024,
-            retention_check_interval: Duration::from_secs(60),
         }
     }
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, drains in-flight
-/// requests and flushes every log.
+/// Serves `services` until `shutdown` resolves, then stops accepting, drains
+/// in-flight requests and flushes every service.
 pub async fn serve(
     listener: TcpListener,
-    engine: Arc<Engine>,
+    services: Vec<Arc<dyn Service>>,
     cfg: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let maintenance = spawn_maintenance(engine.clone(), cfg.retention_check_interval);
-    let app = router(AppState::new(engine.clone(), cfg));
+    let services: Arc<[Arc<dyn Service>]> = services.into();
+    let maintenance = spawn_maintenance(services.clone());
+    let app = router(AppState::new(services.to_vec(), cfg));
     // Event streams last minutes; end them so graceful shutdown can drain.
-    let ending = engine.clone();
+    let ending = services.clone();
     let shutdown = async move {
         shutdown.await;
-        ending.end_subscriptions();
+        ending.iter().for_each(|s| s.end_streams());
     };
     // Without TCP_NODELAY, Nagle holds each small SubscribeToShard event until
     // the previous one is ACKed (up to the client's 40 ms delayed ACK).
@@ -61,44 +62,20 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     maintenance.abort();
-    let e = engine.clone();
-    let _ = tokio::task::spawn_blocking(move || e.sync_all()).await;
+    let _ = tokio::task::spawn_blocking(move || services.iter().for_each(|s| s.flush())).await;
     result
 }
 
-/// Completes timed stream transitions and enforces retention in the background.
-fn spawn_maintenance(
-    engine: Arc<Engine>,
-    retention_every: Duration,
-) -> tokio::task::JoinHandle<()> {
+/// Runs every service's periodic work (timed transitions, retention,
+/// scaling) on the blocking pool, one service after another, every 100 ms.
+fn spawn_maintenance(services: Arc<[Arc<dyn Service>]>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
-        let mut last_retention = tokio::time::Instant::now();
-        let mut last_autoscale = tokio::time::Instant::now();
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let e = engine.clone();
-            let run_retention = last_retention.elapsed() >= retention_every;
-            if run_retention {
-                last_retention = tokio::time::Instant::now();
-            }
-            let run_autoscale = last_autoscale.elapsed() >= Duration::from_secs(1);
-            if run_autoscale {
-                last_autoscale = tokio::time::Instant::now();
-            }
-            let _ = tokio::task::spawn_blocking(move || {
-                e.settle_all();
-                if run_autoscale {
-                    e.autoscale();
-                }
-                if run_retention {
-                    let freed = e.enforce_retention();
-                    if freed > 0 {
-                        tracing::info!(bytes = freed, "retention: deleted expired segments");
-                    }
-                }
-            })
-            .await;
+            let s = services.clone();
+            let _ = tokio::task::spawn_blocking(move || s.iter().for_each(|s| s.maintain())).await;
         }
     })
 }

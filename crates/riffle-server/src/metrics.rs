@@ -6,6 +6,7 @@
 //! engine's counters are read at scrape time by a collector, so the record
 //! path only ever touches its own atomics.
 
+use crate::service::Service;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
@@ -19,7 +20,6 @@ use riffle_streams::metrics::{
     LATENCY_BOUNDS_MICROS,
 };
 use riffle_streams::Engine;
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,14 +29,17 @@ pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
+    /// The service's IAM prefix (`kinesis`), `unknown` when none was named.
+    service: &'static str,
     operation: &'static str,
     status: u16,
     /// The AWS error code (`__type`), empty on success.
-    error: Cow<'static, str>,
+    error: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabel {
+    service: &'static str,
     operation: &'static str,
 }
 
@@ -83,7 +86,7 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new(engine: Arc<Engine>) -> Metrics {
+    pub(crate) fn new(services: &[Arc<dyn Service>]) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<OperationLabel, Latency>::default();
@@ -97,8 +100,10 @@ impl Metrics {
             "API request latency by operation, from receipt to response (event streams: to their first byte)",
             latency.clone(),
         );
-        registry.register_collector(Box::new(EngineCollector {
-            engine,
+        for collector in services.iter().filter_map(|s| s.collector()) {
+            registry.register_collector(collector);
+        }
+        registry.register_collector(Box::new(ProcessCollector {
             started: Instant::now(),
         }));
         Metrics {
@@ -111,20 +116,22 @@ impl Metrics {
     /// Counts one answered request. `error` is the AWS error code, if any.
     pub(crate) fn request(
         &self,
+        service: &'static str,
         operation: &'static str,
         status: u16,
-        error: Option<Cow<'static, str>>,
+        error: Option<&'static str>,
         started: Instant,
     ) {
         self.requests
             .get_or_create(&RequestLabels {
+                service,
                 operation,
                 status,
-                error: error.unwrap_or(Cow::Borrowed("")),
+                error: error.unwrap_or(""),
             })
             .inc();
         self.latency
-            .get_or_create(&OperationLabel { operation })
+            .get_or_create(&OperationLabel { service, operation })
             .0
             .observe_since(started);
     }
@@ -261,10 +268,26 @@ const SHARD_METRICS: &[ShardMetric] = &[
     ("IteratorAgeMilliseconds", "riffle_kinesis_shard_iterator_age_milliseconds", "IteratorAgeMilliseconds: age of the last record read from the shard (enhanced monitoring)", MetricType::Gauge, |s| s.iterator_age_ms as f64),
 ];
 
-/// Reads the engine, storage and process figures at each scrape.
+/// The Kinesis engine's collector, registered by the Kinesis service.
+pub(crate) fn engine_collector(engine: Arc<Engine>) -> Box<dyn Collector> {
+    Box::new(EngineCollector { engine })
+}
+
+/// Reads the engine's stream and storage figures at each scrape.
 struct EngineCollector {
     engine: Arc<Engine>,
+}
+
+/// Reads the process figures at each scrape.
+#[derive(Debug)]
+struct ProcessCollector {
     started: Instant,
+}
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        process(&mut enc, self.started)
+    }
 }
 
 impl fmt::Debug for EngineCollector {
@@ -430,9 +453,7 @@ impl Collector for EngineCollector {
             "riffle_storage_fsync_max_seconds",
             "Slowest fdatasync since the process started",
             &global(fsync.max_micros as f64 / 1e6),
-        )?;
-
-        process(&mut enc, self.started)
+        )
     }
 }
 
@@ -572,6 +593,7 @@ mod tests {
         let fam = Family::<OperationLabel, Latency>::default();
         registry.register("lat_seconds", "test", fam.clone());
         let h = fam.get_or_create(&OperationLabel {
+            service: "kinesis",
             operation: "PutRecord",
         });
         h.0.observe_micros(40);
@@ -581,19 +603,25 @@ mod tests {
         prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
         assert!(out.contains("# TYPE lat_seconds histogram"), "{out}");
         assert!(
-            out.contains("lat_seconds_count{operation=\"PutRecord\"} 2"),
+            out.contains("lat_seconds_count{service=\"kinesis\",operation=\"PutRecord\"} 2"),
             "{out}"
         );
         assert!(
-            out.contains("lat_seconds_bucket{le=\"0.00005\",operation=\"PutRecord\"} 1"),
+            out.contains(
+                "lat_seconds_bucket{le=\"0.00005\",service=\"kinesis\",operation=\"PutRecord\"} 1"
+            ),
             "{out}"
         );
         assert!(
-            out.contains("lat_seconds_bucket{le=\"2.5\",operation=\"PutRecord\"} 2"),
+            out.contains(
+                "lat_seconds_bucket{le=\"2.5\",service=\"kinesis\",operation=\"PutRecord\"} 2"
+            ),
             "{out}"
         );
         assert!(
-            out.contains("lat_seconds_bucket{le=\"+Inf\",operation=\"PutRecord\"} 2"),
+            out.contains(
+                "lat_seconds_bucket{le=\"+Inf\",service=\"kinesis\",operation=\"PutRecord\"} 2"
+            ),
             "{out}"
         );
     }

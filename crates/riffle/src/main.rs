@@ -6,7 +6,7 @@ mod config;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use config::{Config, Fsync, LogFormat, ServeArgs, DEFAULT_CONFIG};
-use riffle_server::ServerConfig;
+use riffle_server::{KinesisService, ServerConfig, Service};
 use riffle_streams::{Engine, EngineConfig, LogConfig, SyncPolicy};
 use std::io::Write;
 use std::sync::Arc;
@@ -153,9 +153,13 @@ async fn run(cfg: Config) -> Result<()> {
 
     let server_cfg = ServerConfig {
         max_request_bytes: cfg.max_request_bytes,
-        retention_check_interval: Duration::from_millis(cfg.retention_check_ms.max(100)),
     };
-    riffle_server::serve(listener, engine, server_cfg, shutdown_signal()).await?;
+    let kinesis = KinesisService::new(
+        engine,
+        Duration::from_millis(cfg.retention_check_ms.max(100)),
+    );
+    let services: Vec<Arc<dyn Service>> = vec![Arc::new(kinesis)];
+    riffle_server::serve(listener, services, server_cfg, shutdown_signal()).await?;
     tracing::info!("stopped; every acknowledged record is on disk");
     Ok(())
 }

@@ -297,7 +297,12 @@ async fn metrics_follow_traffic_and_enhanced_monitoring() {
     let req = |s: &Scrape, op: &str, status: &str, error: &str| {
         s.get(
             "riffle_requests_total",
-            &[("operation", op), ("status", status), ("error", error)],
+            &[
+                ("service", "kinesis"),
+                ("operation", op),
+                ("status", status),
+                ("error", error),
+            ],
         )
         .unwrap_or(0.0)
     };
@@ -316,7 +321,7 @@ async fn metrics_follow_traffic_and_enhanced_monitoring() {
     assert_eq!(
         after_put.value(
             "riffle_request_duration_seconds_count",
-            &[("operation", "PutRecord")]
+            &[("service", "kinesis"), ("operation", "PutRecord")]
         ),
         3.0
     );
@@ -600,6 +605,7 @@ async fn throttling_is_counted() {
         .get(
             "riffle_requests_total",
             &[
+                ("service", "kinesis"),
                 ("operation", "GetRecords"),
                 ("status", "400"),
                 ("error", "ProvisionedThroughputExceededException"),
@@ -642,6 +648,7 @@ async fn health_endpoints_and_aws_routes() {
         s.get(
             "riffle_requests_total",
             &[
+                ("service", "unknown"),
                 ("operation", "unknown"),
                 ("status", "403"),
                 ("error", "AccessDeniedException")
@@ -722,7 +729,8 @@ async fn request_logs_are_structured_json() {
         .find(|e| e["op"] == "CreateStream")
         .expect("a CreateStream request log");
     assert_eq!(create["status"], 200);
-    assert_eq!(create["stream"], "logged");
+    assert_eq!(create["resource"], "logged");
+    assert_eq!(create["service"], "kinesis");
     assert_eq!(create["level"], "DEBUG");
     assert!(create["latency_us"].as_u64().is_some());
     assert!(!create["request_id"].as_str().unwrap().is_empty());
@@ -732,7 +740,7 @@ async fn request_logs_are_structured_json() {
         .expect("a DescribeStream request log");
     assert_eq!(failed["status"], 400);
     assert_eq!(failed["error"], "ResourceNotFoundException");
-    assert_eq!(failed["stream"], "missing");
+    assert_eq!(failed["resource"], "missing");
     assert_eq!(failed["request_id"], request_id.unwrap().as_str());
 }
 
@@ -831,6 +839,7 @@ async fn subscriptions_are_counted() {
         s.get(
             "riffle_requests_total",
             &[
+                ("service", "kinesis"),
                 ("operation", "SubscribeToShard"),
                 ("status", "400"),
                 ("error", "ResourceInUseException")

@@ -49,7 +49,8 @@ def later():
     seqs.append(kinesis.put_record(StreamName="boto", Data=b"r3", PartitionKey="pk")["SequenceNumber"])
 
 
-threading.Thread(target=later).start()
+writer = threading.Thread(target=later)
+writer.start()
 got = []
 continuation = None
 for event in resp["EventStream"]:
@@ -62,6 +63,8 @@ for event in resp["EventStream"]:
     if len(got) >= 4:
         break
 resp["EventStream"].close()
+# The pushed record can arrive before put_record has returned its sequence number.
+writer.join()
 assert [d for d, _ in got] == [b"r0", b"r1", b"r2", b"r3"], got
 assert [s for _, s in got] == seqs, (got, seqs)
 assert continuation == seqs[-1], (continuation, seqs)

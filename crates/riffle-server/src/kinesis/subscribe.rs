@@ -9,17 +9,14 @@
 //! asks for more bytes, so a client that stops reading holds at most one
 //! event here and never slows anyone else.
 
-use crate::errors::to_api_error;
-use crate::handler::{amz_id_2, finish, EXPOSE_HEADERS};
+use super::errors::to_api_error;
+use crate::respond::Reply;
 use axum::body::Body;
-use axum::http::StatusCode;
-use axum::response::Response;
 use bytes::Bytes;
 use riffle_model::SubscribeToShardInput;
 use riffle_protocol::eventstream::{self, EVENT_STREAM_CONTENT_TYPE};
-use riffle_protocol::{encode_error, Format};
+use riffle_protocol::Format;
 use riffle_streams::{Engine, Subscription};
-use std::borrow::Cow;
 use std::convert::Infallible;
 
 enum State {
@@ -28,22 +25,16 @@ enum State {
     Done,
 }
 
-/// Answers one SubscribeToShard request; also returns the AWS error code
-/// when it is refused before streaming.
+/// Answers one SubscribeToShard request: an event stream, or the error
+/// that refused it before streaming.
 pub(crate) async fn respond(
     engine: &Engine,
     input: SubscribeToShardInput,
     format: Format,
-    request_id: &str,
-    origin: bool,
-) -> (Response, Option<Cow<'static, str>>) {
+) -> Reply {
     let sub = match engine.subscribe_to_shard(input).await {
         Ok(s) => s,
-        Err(e) => {
-            let err = to_api_error(e);
-            let resp = finish(encode_error(format, &err), request_id, origin);
-            return (resp, Some(Cow::Borrowed(err.code)));
-        }
+        Err(e) => return Reply::error(format, &to_api_error(e)),
     };
     let body = futures_util::stream::unfold(State::Start(sub), move |state| async move {
         match state {
@@ -67,21 +58,5 @@ pub(crate) async fn respond(
             State::Done => None,
         }
     });
-    let mut builder = Response::builder()
-        .status(StatusCode::OK)
-        .header("x-amzn-RequestId", request_id)
-        .header("content-type", EVENT_STREAM_CONTENT_TYPE);
-    if origin {
-        builder = builder
-            .header("access-control-allow-origin", "*")
-            .header("access-control-expose-headers", EXPOSE_HEADERS);
-    } else {
-        builder = builder.header("x-amz-id-2", amz_id_2());
-    }
-    let resp = builder.body(Body::from_stream(body)).unwrap_or_else(|_| {
-        let mut r = Response::new(Body::empty());
-        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        r
-    });
-    (resp, None)
+    Reply::streamed(EVENT_STREAM_CONTENT_TYPE, Body::from_stream(body))
 }

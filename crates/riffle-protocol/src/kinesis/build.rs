@@ -1,138 +1,8 @@
 //! Building the typed [`Input`] from type-checked, validated fields, and the
 //! stateless `custom` checks AWS runs before the request reaches a stream.
 
-use crate::schema::{Member, Ty};
-use crate::typecheck::Checked;
+use crate::fields::Fields;
 use riffle_model::*;
-use std::collections::BTreeMap;
-
-/// Struct fields lined up with their schema members; values are moved out.
-pub struct Fields<'a> {
-    members: &'static [Member],
-    vals: Vec<Option<Checked<'a>>>,
-}
-
-impl<'a> Fields<'a> {
-    pub fn new(members: &'static [Member], vals: Vec<Option<Checked<'a>>>) -> Self {
-        Fields { members, vals }
-    }
-
-    fn index(&self, name: &str) -> Option<usize> {
-        let i = self.members.iter().position(|m| m.name == name);
-        debug_assert!(i.is_some(), "{name} is not in the schema");
-        i
-    }
-
-    fn take(&mut self, name: &str) -> Option<Checked<'a>> {
-        let i = self.index(name)?;
-        self.vals.get_mut(i)?.take()
-    }
-
-    fn string(&mut self, name: &str) -> Option<String> {
-        match self.take(name)? {
-            Checked::Str(s) => Some(s.into_owned()),
-            _ => None,
-        }
-    }
-
-    fn int(&mut self, name: &str) -> Option<i64> {
-        match self.take(name)? {
-            Checked::Int(i) => Some(i),
-            _ => None,
-        }
-    }
-
-    fn boolean(&mut self, name: &str) -> Option<bool> {
-        match self.take(name)? {
-            Checked::Bool(b) => Some(b),
-            _ => None,
-        }
-    }
-
-    fn timestamp(&mut self, name: &str) -> Option<Timestamp> {
-        match self.take(name)? {
-            Checked::Timestamp(ms) => Some(Timestamp(ms)),
-            _ => None,
-        }
-    }
-
-    fn blob(&mut self, name: &str) -> Option<Vec<u8>> {
-        match self.take(name)? {
-            Checked::Blob(b) => Some(b),
-            _ => None,
-        }
-    }
-
-    fn strings(&mut self, name: &str) -> Option<Vec<String>> {
-        match self.take(name)? {
-            Checked::List(items) => Some(
-                items
-                    .into_iter()
-                    .filter_map(|i| match i {
-                        Some(Checked::Str(s)) => Some(s.into_owned()),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            _ => None,
-        }
-    }
-
-    fn string_map(&mut self, name: &str) -> Option<BTreeMap<String, String>> {
-        match self.take(name)? {
-            Checked::Map(entries) => Some(
-                entries
-                    .into_iter()
-                    .filter_map(|(k, v)| match v {
-                        Some(Checked::Str(v)) => Some((k.into_owned(), v.into_owned())),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            _ => None,
-        }
-    }
-
-    fn structure(&mut self, name: &str) -> Option<Fields<'a>> {
-        let i = self.index(name)?;
-        let Ty::Struct(children) = self.members.get(i)?.ty else {
-            return None;
-        };
-        match self.vals.get_mut(i)?.take()? {
-            Checked::Struct(vals) => Some(Fields::new(children, vals)),
-            _ => None,
-        }
-    }
-
-    fn structures(&mut self, name: &str) -> Option<Vec<Fields<'a>>> {
-        let i = self.index(name)?;
-        let Ty::List(elem) = self.members.get(i)?.ty else {
-            return None;
-        };
-        let Ty::Struct(children) = elem.ty else {
-            return None;
-        };
-        match self.vals.get_mut(i)?.take()? {
-            Checked::List(items) => Some(
-                items
-                    .into_iter()
-                    .filter_map(|item| match item {
-                        Some(Checked::Struct(vals)) => Some(Fields::new(children, vals)),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            _ => None,
-        }
-    }
-
-    fn stream(&mut self) -> StreamRef {
-        StreamRef {
-            name: self.string("StreamName"),
-            arn: self.string("StreamARN"),
-        }
-    }
-}
 
 /// Builds the typed input. Required members are present after validation,
 /// and enum members hold one of their values, so the defaults never apply.
@@ -152,16 +22,16 @@ pub fn build(op: Operation, mut f: Fields<'_>) -> Input {
         }),
         O::DeleteStream => Input::DeleteStream(DeleteStreamInput {
             enforce_consumer_deletion: f.boolean("EnforceConsumerDeletion").unwrap_or(false),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
         O::DescribeStream => Input::DescribeStream(DescribeStreamInput {
             limit: f.int("Limit"),
             exclusive_start_shard_id: f.string("ExclusiveStartShardId"),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
-        O::DescribeStreamSummary => {
-            Input::DescribeStreamSummary(DescribeStreamSummaryInput { stream: f.stream() })
-        }
+        O::DescribeStreamSummary => Input::DescribeStreamSummary(DescribeStreamSummaryInput {
+            stream: stream(&mut f),
+        }),
         O::ListStreams => Input::ListStreams(ListStreamsInput {
             limit: f.int("Limit"),
             exclusive_start_stream_name: f.string("ExclusiveStartStreamName"),
@@ -180,14 +50,14 @@ pub fn build(op: Operation, mut f: Fields<'_>) -> Input {
                 shard_id: sf.string("ShardId"),
                 timestamp: sf.timestamp("Timestamp"),
             }),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
         O::PutRecord => Input::PutRecord(PutRecordInput {
             data: f.blob("Data").unwrap_or_default(),
             partition_key: f.string("PartitionKey").unwrap_or_default(),
             explicit_hash_key: f.string("ExplicitHashKey"),
             sequence_number_for_ordering: f.string("SequenceNumberForOrdering"),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
         O::PutRecords => Input::PutRecords(PutRecordsInput {
             records: f
@@ -200,7 +70,7 @@ pub fn build(op: Operation, mut f: Fields<'_>) -> Input {
                     explicit_hash_key: r.string("ExplicitHashKey"),
                 })
                 .collect(),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
         O::GetShardIterator => Input::GetShardIterator(GetShardIteratorInput {
             shard_id: f.string("ShardId").unwrap_or_default(),
@@ -210,7 +80,7 @@ pub fn build(op: Operation, mut f: Fields<'_>) -> Input {
                 .unwrap_or_default(),
             starting_sequence_number: f.string("StartingSequenceNumber"),
             timestamp: f.timestamp("Timestamp"),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
         O::GetRecords => Input::GetRecords(GetRecordsInput {
             shard_iterator: f.string("ShardIterator").unwrap_or_default(),
@@ -221,16 +91,16 @@ pub fn build(op: Operation, mut f: Fields<'_>) -> Input {
         O::DecreaseStreamRetentionPeriod => Input::DecreaseStreamRetentionPeriod(retention(&mut f)),
         O::AddTagsToStream => Input::AddTagsToStream(AddTagsToStreamInput {
             tags: f.string_map("Tags").unwrap_or_default(),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
         O::RemoveTagsFromStream => Input::RemoveTagsFromStream(RemoveTagsFromStreamInput {
             tag_keys: f.strings("TagKeys").unwrap_or_default(),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
         O::ListTagsForStream => Input::ListTagsForStream(ListTagsForStreamInput {
             exclusive_start_tag_key: f.string("ExclusiveStartTagKey"),
             limit: f.int("Limit"),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
         O::TagResource => Input::TagResource(TagResourceInput {
             resource_arn: f.string("ResourceARN").unwrap_or_default(),
@@ -254,17 +124,17 @@ pub fn build(op: Operation, mut f: Fields<'_>) -> Input {
         O::SplitShard => Input::SplitShard(SplitShardInput {
             shard_to_split: f.string("ShardToSplit").unwrap_or_default(),
             new_starting_hash_key: f.string("NewStartingHashKey").unwrap_or_default(),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
         O::MergeShards => Input::MergeShards(MergeShardsInput {
             shard_to_merge: f.string("ShardToMerge").unwrap_or_default(),
             adjacent_shard_to_merge: f.string("AdjacentShardToMerge").unwrap_or_default(),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
         O::UpdateShardCount => Input::UpdateShardCount(UpdateShardCountInput {
             target_shard_count: f.int("TargetShardCount").unwrap_or_default(),
             scaling_type: f.string("ScalingType").unwrap_or_default(),
-            stream: f.stream(),
+            stream: stream(&mut f),
         }),
         O::UpdateStreamMode => Input::UpdateStreamMode(UpdateStreamModeInput {
             stream_arn: f.string("StreamARN").unwrap_or_default(),
@@ -278,7 +148,7 @@ pub fn build(op: Operation, mut f: Fields<'_>) -> Input {
         O::UpdateStreamWarmThroughput => {
             Input::UpdateStreamWarmThroughput(UpdateStreamWarmThroughputInput {
                 warm_throughput_mibps: f.int("WarmThroughputMiBps").unwrap_or_default(),
-                stream: f.stream(),
+                stream: stream(&mut f),
             })
         }
         O::DescribeAccountSettings => Input::DescribeAccountSettings,
@@ -340,7 +210,7 @@ fn consumer_ref(f: &mut Fields<'_>) -> ConsumerRef {
 fn monitoring(f: &mut Fields<'_>) -> EnhancedMonitoringInput {
     EnhancedMonitoringInput {
         shard_level_metrics: f.strings("ShardLevelMetrics").unwrap_or_default(),
-        stream: f.stream(),
+        stream: stream(f),
     }
 }
 
@@ -348,7 +218,7 @@ fn encryption(f: &mut Fields<'_>) -> StreamEncryptionInput {
     StreamEncryptionInput {
         encryption_type: f.string("EncryptionType").unwrap_or_default(),
         key_id: f.string("KeyId").unwrap_or_default(),
-        stream: f.stream(),
+        stream: stream(f),
     }
 }
 
@@ -361,6 +231,14 @@ fn resource_arn(f: &mut Fields<'_>) -> ResourceArnInput {
 fn retention(f: &mut Fields<'_>) -> RetentionInput {
     RetentionInput {
         retention_period_hours: f.int("RetentionPeriodHours").unwrap_or_default(),
-        stream: f.stream(),
+        stream: stream(f),
+    }
+}
+
+/// `StreamName` and/or `StreamARN`, as every stream operation accepts.
+fn stream(f: &mut Fields<'_>) -> StreamRef {
+    StreamRef {
+        name: f.string("StreamName"),
+        arn: f.string("StreamARN"),
     }
 }

@@ -1,0 +1,128 @@
+//! Validated request members, lined up with their schema, for a service's
+//! request builder to move into its typed input.
+
+use crate::schema::{Member, Ty};
+use crate::typecheck::Checked;
+use riffle_model::Timestamp;
+use std::collections::BTreeMap;
+
+/// Struct fields lined up with their schema members; values are moved out.
+pub struct Fields<'a> {
+    members: &'static [Member],
+    vals: Vec<Option<Checked<'a>>>,
+}
+
+impl<'a> Fields<'a> {
+    pub(crate) fn new(members: &'static [Member], vals: Vec<Option<Checked<'a>>>) -> Self {
+        Fields { members, vals }
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        let i = self.members.iter().position(|m| m.name == name);
+        debug_assert!(i.is_some(), "{name} is not in the schema");
+        i
+    }
+
+    fn take(&mut self, name: &str) -> Option<Checked<'a>> {
+        let i = self.index(name)?;
+        self.vals.get_mut(i)?.take()
+    }
+
+    pub fn string(&mut self, name: &str) -> Option<String> {
+        match self.take(name)? {
+            Checked::Str(s) => Some(s.into_owned()),
+            _ => None,
+        }
+    }
+
+    pub fn int(&mut self, name: &str) -> Option<i64> {
+        match self.take(name)? {
+            Checked::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    pub fn boolean(&mut self, name: &str) -> Option<bool> {
+        match self.take(name)? {
+            Checked::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn timestamp(&mut self, name: &str) -> Option<Timestamp> {
+        match self.take(name)? {
+            Checked::Timestamp(ms) => Some(Timestamp(ms)),
+            _ => None,
+        }
+    }
+
+    pub fn blob(&mut self, name: &str) -> Option<Vec<u8>> {
+        match self.take(name)? {
+            Checked::Blob(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn strings(&mut self, name: &str) -> Option<Vec<String>> {
+        match self.take(name)? {
+            Checked::List(items) => Some(
+                items
+                    .into_iter()
+                    .filter_map(|i| match i {
+                        Some(Checked::Str(s)) => Some(s.into_owned()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    pub fn string_map(&mut self, name: &str) -> Option<BTreeMap<String, String>> {
+        match self.take(name)? {
+            Checked::Map(entries) => Some(
+                entries
+                    .into_iter()
+                    .filter_map(|(k, v)| match v {
+                        Some(Checked::Str(v)) => Some((k.into_owned(), v.into_owned())),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    pub fn structure(&mut self, name: &str) -> Option<Fields<'a>> {
+        let i = self.index(name)?;
+        let Ty::Struct(children) = self.members.get(i)?.ty else {
+            return None;
+        };
+        match self.vals.get_mut(i)?.take()? {
+            Checked::Struct(vals) => Some(Fields::new(children, vals)),
+            _ => None,
+        }
+    }
+
+    pub fn structures(&mut self, name: &str) -> Option<Vec<Fields<'a>>> {
+        let i = self.index(name)?;
+        let Ty::List(elem) = self.members.get(i)?.ty else {
+            return None;
+        };
+        let Ty::Struct(children) = elem.ty else {
+            return None;
+        };
+        match self.vals.get_mut(i)?.take()? {
+            Checked::List(items) => Some(
+                items
+                    .into_iter()
+                    .filter_map(|item| match item {
+                        Some(Checked::Struct(vals)) => Some(Fields::new(children, vals)),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+}
