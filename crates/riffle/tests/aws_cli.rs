@@ -411,3 +411,61 @@ fn aws_cli_session() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// The README's quick start, run as written (only the port differs): the
+/// record it puts is the record it reads back.
+#[test]
+fn readme_quick_start_reads_back_its_record() {
+    if aws_major_version().is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the AWS CLI (`aws`) is not on PATH; install it with `pip install awscli`"
+        );
+        eprintln!("SKIPPED readme_quick_start_reads_back_its_record: `aws` is not on PATH");
+        return;
+    }
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+    )
+    .unwrap();
+    let section = readme
+        .split("## Quick start")
+        .nth(1)
+        .expect("a Quick start section");
+    let script = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a sh block in the quick start");
+    assert!(script.contains("http://127.0.0.1:4567"), "{script}");
+    let server = TestServer::start();
+    let script = script.replace("http://127.0.0.1:4567", &server.endpoint());
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("config"), "").unwrap();
+    std::fs::write(home.path().join("credentials"), "").unwrap();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_PAGER", "")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "quick start failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let records = v["Records"].as_array().expect("Records");
+    assert_eq!(records.len(), 1, "{stdout}");
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(s(&records[0], "Data"))
+        .unwrap();
+    // CLI v2 sends `aGVsbG8=` as base64 ("hello"); v1 sends the text itself.
+    assert!(data == b"hello" || data == b"aGVsbG8=", "{data:?}");
+    assert_eq!(s(&records[0], "PartitionKey"), "user-1");
+}
