@@ -153,6 +153,89 @@ fn concurrent_compare_and_swap(c: Arc<dyn Collection<TestDoc>>) {
     assert_eq!(end.map(|v| v.version), Some(THREADS * EACH + 1));
 }
 
+/// A pseudo-random sequence of `steps` operations (from `seed`), each
+/// checked against an in-memory model of the collection.
+pub fn collection_model(fresh: &dyn Fn() -> Arc<dyn Collection<TestDoc>>, seed: u64, steps: usize) {
+    use std::collections::BTreeMap;
+    const KEYS: [&str; 6] = ["a", "a/1", "a/2", "ab", "b", "é"];
+    const PREFIXES: [&str; 5] = ["", "a", "a/", "b", "z"];
+    let c = fresh();
+    let c = c.as_ref();
+    let mut model: BTreeMap<String, Versioned<TestDoc>> = BTreeMap::new();
+    let mut state = seed | 1;
+    let mut next = move |n: usize| {
+        // xorshift64
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for step in 0..steps {
+        let key = KEYS[next(KEYS.len())];
+        let d = doc(key, step as u64);
+        let current = model.get(key).map(|v| v.version);
+        // A version that is right about half the time.
+        let guess = match (current, next(3)) {
+            (Some(v), 0 | 1) => v,
+            (Some(v), _) => v + 1,
+            (None, n) => n as u64,
+        };
+        let at = format!("seed {seed} step {step}");
+        match next(7) {
+            0 => assert_eq!(get(c, key), model.get(key).cloned(), "{at}: get {key}"),
+            1 => {
+                let prefix = PREFIXES[next(PREFIXES.len())];
+                let want: Vec<(String, Versioned<TestDoc>)> = model
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                assert_eq!(ok(c.list(prefix)), want, "{at}: list {prefix:?}");
+            }
+            2 => {
+                let created = current.is_none();
+                assert_eq!(ok(c.create(key, &d)), created, "{at}: create {key}");
+                if created {
+                    model.insert(key.into(), Versioned { version: 1, doc: d });
+                }
+            }
+            3 => {
+                let version = current.map_or(1, |v| v + 1);
+                assert_eq!(ok(c.put(key, &d)), version, "{at}: put {key}");
+                model.insert(key.into(), Versioned { version, doc: d });
+            }
+            4 => {
+                let swapped = (current == Some(guess)).then_some(guess + 1);
+                assert_eq!(
+                    ok(c.compare_and_swap(key, guess, &d)),
+                    swapped,
+                    "{at}: compare_and_swap {key} at {guess}"
+                );
+                if let Some(version) = swapped {
+                    model.insert(key.into(), Versioned { version, doc: d });
+                }
+            }
+            5 => {
+                assert_eq!(ok(c.delete(key)), current.is_some(), "{at}: delete {key}");
+                model.remove(key);
+            }
+            _ => {
+                let deleted = current == Some(guess);
+                assert_eq!(
+                    ok(c.compare_and_delete(key, guess)),
+                    deleted,
+                    "{at}: compare_and_delete {key} at {guess}"
+                );
+                if deleted {
+                    model.remove(key);
+                }
+            }
+        }
+    }
+    let want: Vec<(String, Versioned<TestDoc>)> = model.into_iter().collect();
+    assert_eq!(ok(c.list("")), want, "seed {seed}: final contents");
+}
+
 /// A stream record with one shard, as the engine writes it.
 pub fn sample_stream(name: &str) -> StreamMeta {
     StreamMeta {

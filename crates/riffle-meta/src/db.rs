@@ -2,7 +2,7 @@
 //! the migrations from older versions, and the stores handed out over it.
 
 use crate::kinesis::{self, CollectionStreamStore, StreamStore};
-use crate::redb_collection::{decode, table_name, DocTable, RedbCollection};
+use crate::redb_collection::{begin_write, decode, table_name, DocTable, RedbCollection};
 use crate::{Collection, MetaError, StreamMeta};
 use redb::{
     Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
@@ -69,7 +69,7 @@ impl MetaDb {
         })?;
         let opened = match stored_version(&db, path)? {
             None => {
-                let tx = db.begin_write()?;
+                let tx = begin_write(&db)?;
                 create_tables(&tx)?;
                 set_version(&tx)?;
                 tx.commit()?;
@@ -143,7 +143,7 @@ impl MetaDb {
             found
         };
         if !exists {
-            let tx = self.db.begin_write()?;
+            let tx = begin_write(&self.db)?;
             tx.open_table(DocTable::new(&table))?;
             tx.commit()?;
         }
@@ -209,7 +209,7 @@ fn set_version(tx: &WriteTransaction) -> Result<(), MetaError> {
 /// Brings a database from version `from` to [`SCHEMA_VERSION`] in one
 /// transaction: every step or none of them is committed.
 fn migrate(db: &Database, path: &Path, from: u64) -> Result<(), MetaError> {
-    let tx = db.begin_write()?;
+    let tx = begin_write(db)?;
     for version in from..SCHEMA_VERSION {
         match version {
             1 => v1_to_v2(&tx)?,

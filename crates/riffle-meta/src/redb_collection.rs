@@ -26,6 +26,15 @@ pub(crate) fn table_name(service: &str, name: &str) -> Result<String, MetaError>
     }
 }
 
+/// A write transaction that is fsynced on commit. That is redb's default;
+/// it is set explicitly because "durable when the call returns" is the
+/// contract of every store.
+pub(crate) fn begin_write(db: &Database) -> Result<redb::WriteTransaction, MetaError> {
+    let mut tx = db.begin_write()?;
+    tx.set_durability(redb::Durability::Immediate)?;
+    Ok(tx)
+}
+
 pub(crate) fn decode<T: DeserializeOwned>(
     table: &str,
     key: &str,
@@ -65,7 +74,7 @@ impl<T> RedbCollection<T> {
         &self,
         f: impl FnOnce(&mut DocRows<'_>) -> Result<(R, bool), MetaError>,
     ) -> Result<R, MetaError> {
-        let tx = self.db.begin_write().map_err(redb::Error::from)?;
+        let tx = begin_write(&self.db)?;
         let (out, changed) = {
             let mut table = tx.open_table(self.def()).map_err(redb::Error::from)?;
             f(&mut table)?

@@ -37,6 +37,23 @@ fn conformance_collection_on_redb() {
 }
 
 #[test]
+fn conformance_collection_model_on_redb() {
+    let f = Fresh::new();
+    for seed in [1, 2, 0x5eed] {
+        conformance::collection_model(
+            &|| {
+                MetaDb::open(&f.path())
+                    .unwrap()
+                    .collection::<TestDoc>("test", "model")
+                    .unwrap()
+            },
+            seed,
+            150,
+        );
+    }
+}
+
+#[test]
 fn conformance_stream_store_on_redb() {
     let f = Fresh::new();
     conformance::stream_store(&|| MetaDb::open(&f.path()).unwrap().streams());
