@@ -21,7 +21,7 @@ use std::sync::Arc;
 ///
 /// Adding a table for a new service does not change the version (an absent
 /// table reads as empty); renaming or reshaping an existing one does, with a
-/// migration step in [`migrate`].
+/// migration step in `migrate`.
 pub const SCHEMA_VERSION: u64 = 2;
 
 /// `schema_version` → u64. Its name and shape never change, so any version

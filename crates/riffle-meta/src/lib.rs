@@ -14,8 +14,10 @@
 //! | `kinesis.settings` | setting key  | string                        |
 //!
 //! Every change is one redb write transaction, fsynced before it returns
-//! (redb's default `Durability::Immediate`). A stream is one document, so any
-//! change to a stream is atomic.
+//! (`Durability::Immediate`, set on each write). A stream is one document, so
+//! any change to a stream is atomic. A transaction covers one document of
+//! one collection: state that must change together belongs in one document
+//! (there is no multi-collection transaction yet).
 //!
 //! # Schema version and migrations
 //!
@@ -44,12 +46,17 @@
 //!    prefix gives per-parent listing (items `"<table>/<key>"`);
 //! 3. a `MetaDb` method handing it out, built from
 //!    [`MetaDb::collection`]`("firehose", "delivery_streams")`;
-//! 4. tests through [`conformance`].
+//! 4. tests through the `conformance` module (feature `conformance`).
 //!
 //! A new table needs no migration. A clustered backend (PostgreSQL, etcd)
 //! implements [`Collection`] (one row per key with a version column), and
 //! every service store runs on it unchanged; it must pass the same
-//! [`conformance`] suite.
+//! `conformance` suite.
+//!
+//! Firehose's `VersionId` and Analytics' `ApplicationVersionId` map onto
+//! document versions: an update that names the current version is a
+//! [`Collection::compare_and_swap`]. Those stores are not written yet; each
+//! is a trait plus a few lines over its collection.
 
 mod collection;
 #[cfg(any(test, feature = "conformance"))]
