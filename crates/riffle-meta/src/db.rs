@@ -17,7 +17,8 @@ use std::sync::Arc;
 ///   `settings` (key → string), no version table.
 /// - 2: every table is a collection `<service>.<name>` of key → (version,
 ///   JSON): `kinesis.streams`, `kinesis.settings`; the version is stored in
-///   `riffle_meta`.
+///   `riffle_meta`; `streams` keeps one guard record that stops a version-1
+///   Riffle (see `write_downgrade_guard`).
 ///
 /// Adding a table for a new service does not change the version (an absent
 /// table reads as empty); renaming or reshaping an existing one does, with a
@@ -171,7 +172,10 @@ fn stored_version(db: &Database, path: &Path) -> Result<Option<u64>, MetaError> 
         let table = tx.open_table(VERSION_TABLE)?;
         let version = table.get(VERSION_KEY)?.map(|v| v.value());
         return match version {
-            Some(v) => Ok(Some(v)),
+            Some(v) => {
+                refuse_downgrade_writes(&tx, &names, path)?;
+                Ok(Some(v))
+            }
             None => Err(MetaError::UnknownLayout {
                 path: path.to_path_buf(),
                 detail: format!("table `{}` has no `{VERSION_KEY}`", VERSION_TABLE.name()),
@@ -193,10 +197,61 @@ fn stored_version(db: &Database, path: &Path) -> Result<Option<u64>, MetaError> 
     })
 }
 
+/// A Riffle from before schema versions, started on a migrated file,
+/// recreates `streams`/`settings` and writes there. Ignoring those records
+/// would drop the streams (and the engine would delete their data), so
+/// refuse instead.
+fn refuse_downgrade_writes(
+    tx: &redb::ReadTransaction,
+    names: &[String],
+    path: &Path,
+) -> Result<(), MetaError> {
+    use redb::ReadableTableMetadata;
+    let mut rows = 0;
+    if names.iter().any(|n| n == V1_STREAMS.name()) {
+        let table = tx.open_table(V1_STREAMS)?;
+        rows += table.len()?;
+        if table.get(DOWNGRADE_GUARD_KEY)?.is_some() {
+            rows -= 1;
+        }
+    }
+    if names.iter().any(|n| n == V1_SETTINGS.name()) {
+        rows += tx.open_table(V1_SETTINGS)?.len()?;
+    }
+    if rows == 0 {
+        return Ok(());
+    }
+    Err(MetaError::UnknownLayout {
+        path: path.to_path_buf(),
+        detail: format!(
+            "the old tables `streams`/`settings` hold {rows} records written after this file was migrated, by a Riffle older than schema version 2; refusing to open it so that they are not lost (restore a backup of the data directory, or recreate those streams)"
+        ),
+    })
+}
+
 fn create_tables(tx: &WriteTransaction) -> Result<(), MetaError> {
     for (service, name) in TABLES {
         tx.open_table(DocTable::new(&table_name(service, name)?))?;
     }
+    write_downgrade_guard(tx)
+}
+
+/// The key of the one record a version-2 file keeps in the first release's
+/// `streams` table. Stream names have no spaces, so it is never a stream.
+const DOWNGRADE_GUARD_KEY: &str = "riffle meta schema guard";
+
+/// A Riffle from before schema versions, started on this file, reads
+/// `streams` first: without this record it would see no streams, and
+/// delete the data directories of all of them as leftovers of deleted
+/// streams. The record is a JSON string, not a stream, so it fails to start
+/// instead, and serde quotes this text in its error.
+fn write_downgrade_guard(tx: &WriteTransaction) -> Result<(), MetaError> {
+    let text = format!(
+        "this data directory was written by a newer Riffle (metadata schema version {SCHEMA_VERSION}); upgrade Riffle to open it"
+    );
+    let json = serde_json::to_vec(&text).map_err(MetaError::Encode)?;
+    tx.open_table(V1_STREAMS)?
+        .insert(DOWNGRADE_GUARD_KEY, json.as_slice())?;
     Ok(())
 }
 

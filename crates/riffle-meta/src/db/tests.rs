@@ -85,7 +85,12 @@ fn new_database_is_current_and_reopens_without_writing() {
     }
     assert_eq!(
         table_names(&path),
-        ["kinesis.settings", "kinesis.streams", "riffle_meta"]
+        [
+            "kinesis.settings",
+            "kinesis.streams",
+            "riffle_meta",
+            "streams"
+        ]
     );
     let db = MetaDb::open(&path).unwrap();
     assert_eq!(db.opened(), Opened::Current);
@@ -144,7 +149,12 @@ fn migrates_v1_in_one_step() {
     }
     assert_eq!(
         table_names(&path),
-        ["kinesis.settings", "kinesis.streams", "riffle_meta"]
+        [
+            "kinesis.settings",
+            "kinesis.streams",
+            "riffle_meta",
+            "streams"
+        ]
     );
     let db = MetaDb::open(&path).unwrap();
     assert_eq!(db.opened(), Opened::Current);
@@ -206,6 +216,7 @@ fn newer_version_is_refused_and_not_changed() {
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     // Nothing was written: no table created, the version kept.
     assert_eq!(table_names(&path), ["kinesis.streams", "riffle_meta"]);
+    // (write_version writes no guard.)
     {
         let db = Database::open(&path).unwrap();
         let tx = db.begin_read().unwrap();
@@ -302,4 +313,64 @@ fn a_corrupt_document_names_its_table_and_key() {
         matches!(&err, MetaError::Corrupt { table, key, .. } if table == "kinesis.streams" && key == "s"),
         "{err}"
     );
+}
+
+#[test]
+fn records_written_by_an_older_riffle_after_migration_are_not_ignored() {
+    let f = Fresh::new();
+    let path = f.path();
+    let a = serde_json::to_vec(&sample_stream("a")).unwrap();
+    write_v1(&path, &[("a", &a)], &[]);
+    drop(MetaDb::open(&path).unwrap());
+    // What the first release does on this file: recreate its tables (empty)...
+    write_v1(&path, &[], &[]);
+    assert_eq!(MetaDb::open(&path).unwrap().opened(), Opened::Current);
+    // ...and write a stream there.
+    let b = serde_json::to_vec(&sample_stream("b")).unwrap();
+    write_v1(&path, &[("b", &b)], &[]);
+    let err = MetaDb::open(&path).err().unwrap();
+    assert!(
+        matches!(&err, MetaError::UnknownLayout { detail, .. } if detail.contains("1 records")),
+        "{err}"
+    );
+}
+
+/// What the first release does on start: `RedbStore::open` creates its
+/// tables, then the engine lists `streams` and decodes every record.
+fn start_first_release(path: &Path) -> Result<Vec<StreamMeta>, String> {
+    let db = Database::create(path).unwrap();
+    let tx = db.begin_write().unwrap();
+    tx.open_table(V1_STREAMS).unwrap();
+    tx.open_table(V1_SETTINGS).unwrap();
+    tx.commit().unwrap();
+    let tx = db.begin_read().unwrap();
+    let table = tx.open_table(V1_STREAMS).unwrap();
+    let mut out = Vec::new();
+    for row in table.iter().unwrap() {
+        let (_, v) = row.unwrap();
+        out.push(serde_json::from_slice(v.value()).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}
+
+#[test]
+fn the_first_release_refuses_to_start_on_a_version_2_file() {
+    let f = Fresh::new();
+    for migrated in [false, true] {
+        let path = f.path();
+        if migrated {
+            let a = serde_json::to_vec(&sample_stream("a")).unwrap();
+            write_v1(&path, &[("a", &a)], &[("k", "v")]);
+        }
+        drop(MetaDb::open(&path).unwrap());
+        let err = start_first_release(&path).err().unwrap();
+        assert!(err.contains("upgrade Riffle"), "{err}");
+        // The guard is not a record written by that release.
+        let db = MetaDb::open(&path).unwrap();
+        assert_eq!(db.opened(), Opened::Current);
+        assert_eq!(
+            db.streams().list_streams().unwrap().len(),
+            usize::from(migrated)
+        );
+    }
 }
