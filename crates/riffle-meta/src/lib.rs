@@ -12,6 +12,11 @@
 //! | `riffle_meta`      | `schema_version` | u64 (not a collection)    |
 //! | `kinesis.streams`  | stream name  | [`StreamMeta`] (shards, tags, consumers, pending reshard) |
 //! | `kinesis.settings` | setting key  | string                        |
+//! | `streams`          | (one guard record) | stops a Riffle from before schema versions |
+//!
+//! `streams` is the first release's table. That release, started on a
+//! newer file, would find no streams and delete their data directories; the
+//! guard record makes it exit with "upgrade Riffle" instead.
 //!
 //! Every change is one redb write transaction, fsynced before it returns
 //! (`Durability::Immediate`, set on each write). A stream is one document, so
@@ -99,7 +104,7 @@ pub enum MetaError {
     #[error("cannot encode metadata record: {0}")]
     Encode(#[source] serde_json::Error),
     #[error(
-        "metadata database {} has schema version {found}, but this Riffle ({}) only knows versions up to {supported}: it was written by a newer Riffle; upgrade Riffle to open it (the file was not changed)",
+        "metadata database {} has schema version {found}, but this Riffle ({}) only knows versions up to {supported}: it was written by a newer Riffle; upgrade Riffle to open it (its metadata was not changed)",
         path.display(),
         env!("CARGO_PKG_VERSION")
     )]
