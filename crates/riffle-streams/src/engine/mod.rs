@@ -10,7 +10,7 @@
 //! `tokens` (pagination), `arn`, and one module per feature (consumers,
 //! subscribe, reshard, autoscale, settings, observe).
 
-mod arn;
+pub mod arn;
 mod autoscale;
 mod consumers;
 mod control;

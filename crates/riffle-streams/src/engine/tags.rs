@@ -83,7 +83,7 @@ impl Engine {
     }
 
     pub async fn tag_resource(&self, input: TagResourceInput) -> Result<(), StreamsError> {
-        if consumers::is_consumer_arn(&input.resource_arn) {
+        if arn::is_consumer_arn(&input.resource_arn) {
             return self.tag_consumer(&input.resource_arn, input.tags);
         }
         let (name, stream) = self.resource(&input.resource_arn)?;
@@ -91,7 +91,7 @@ impl Engine {
     }
 
     pub async fn untag_resource(&self, input: UntagResourceInput) -> Result<(), StreamsError> {
-        if consumers::is_consumer_arn(&input.resource_arn) {
+        if arn::is_consumer_arn(&input.resource_arn) {
             return self.untag_consumer(&input.resource_arn, &input.tag_keys);
         }
         let (name, stream) = self.resource(&input.resource_arn)?;
@@ -102,7 +102,7 @@ impl Engine {
         &self,
         input: ListTagsForResourceInput,
     ) -> Result<ListTagsForResourceOutput, StreamsError> {
-        if consumers::is_consumer_arn(&input.resource_arn) {
+        if arn::is_consumer_arn(&input.resource_arn) {
             return self.list_consumer_tags(&input.resource_arn);
         }
         let (_, stream) = self.resource(&input.resource_arn)?;
