@@ -15,7 +15,7 @@ mod shard;
 mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::arn;
+pub use engine::{api, arn};
 pub use engine::{Engine, EngineConfig, EngineStats, Subscription};
 pub use error::StreamsError;
 pub use riffle_log::{LogConfig, SyncPolicy};

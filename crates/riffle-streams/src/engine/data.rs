@@ -161,13 +161,61 @@ impl Engine {
     ) -> Result<PutRecordsOutput, StreamsError> {
         let started = std::time::Instant::now();
         let (name, stream) = self.lookup_ref(&input.stream)?;
-        let m = self.writable(&name, &stream)?;
+        let records = Arc::new(input.records);
+        let (outcomes, m) = self.append_entries(&name, &stream, records.clone()).await?;
+        let mut failed = 0;
+        let results: Vec<PutRecordsResultEntry> = outcomes
+            .into_iter()
+            .map(|o| match o {
+                Ok(a) => PutRecordsResultEntry {
+                    shard_id: Some(a.shard_id),
+                    sequence_number: Some(a.sequence_number),
+                    ..Default::default()
+                },
+                Err(e) => {
+                    failed += 1;
+                    let (code, message) = match e {
+                        StreamsError::ProvisionedThroughputExceeded(msg) => {
+                            ("ProvisionedThroughputExceededException", msg)
+                        }
+                        _ => ("InternalFailure", "Internal service failure.".to_string()),
+                    };
+                    PutRecordsResultEntry {
+                        error_code: Some(code.into()),
+                        error_message: Some(message),
+                        ..Default::default()
+                    }
+                }
+            })
+            .collect();
+        self.count_put_records(&stream, &records, &results, started);
+        Ok(PutRecordsOutput {
+            failed_record_count: failed,
+            records: results,
+            encryption_type: m.encryption_key.as_ref().map(|_| "KMS".to_string()),
+        })
+    }
+
+    /// PutRecords' record path, shared with [`Engine::append`]: checks sizes
+    /// (a failure rejects the whole request), routes each record, takes it from
+    /// its shard's write buckets, appends one batch per shard in parallel and
+    /// waits for durability. A record fails alone with
+    /// `ProvisionedThroughputExceeded` or `Internal`; records that race a
+    /// reshard are routed again. Returns the outcomes in request order and the
+    /// shard map they were written under.
+    pub(super) async fn append_entries(
+        &self,
+        name: &str,
+        stream: &Arc<LiveStream>,
+        records: Arc<Vec<PutRecordsEntry>>,
+    ) -> Result<(Vec<Result<Appended, StreamsError>>, Arc<StreamView>), StreamsError> {
+        let m = self.writable(name, stream)?;
         let limit = Self::record_limit(&m);
         let mut total = 0usize;
-        for r in &input.records {
+        for r in records.iter() {
             let size = r.data.len() + r.partition_key.len();
             if size > limit {
-                return Err(self.record_too_large(&name, size, &m));
+                return Err(self.record_too_large(name, size, &m));
             }
             total += size;
         }
@@ -177,9 +225,9 @@ impl Engine {
                 self.cfg.account_id
             )));
         }
-        let records = Arc::new(input.records);
-        let mut results = vec![PutRecordsResultEntry::default(); records.len()];
-        let mut failed = 0;
+        let internal = || StreamsError::Internal("Internal service failure.".into());
+        let mut results: Vec<Option<Result<Appended, StreamsError>>> =
+            (0..records.len()).map(|_| None).collect();
         let mut pending: Vec<usize> = (0..records.len()).collect();
         let mut m = m;
         for attempt in 0..RESHARD_RETRIES {
@@ -187,7 +235,7 @@ impl Engine {
                 break;
             }
             if attempt > 0 {
-                m = self.after_reshard(&name, &stream)?;
+                m = self.after_reshard(name, stream)?;
             }
             // Group by shard, keeping request order within each shard; one log batch per shard.
             let mut groups: BTreeMap<u32, (Arc<ShardHandle>, Vec<usize>)> = BTreeMap::new();
@@ -198,8 +246,8 @@ impl Engine {
                 routed.push((
                     i,
                     self.route(
-                        &name,
-                        &stream,
+                        name,
+                        stream,
                         &m,
                         &r.partition_key,
                         r.explicit_hash_key.as_deref(),
@@ -214,9 +262,9 @@ impl Engine {
                 let r = &records[i];
                 if !self.admit_write(&log, now, r.data.len() + r.partition_key.len()) {
                     log.metrics.write_throttled.add(1);
-                    failed += 1;
-                    results[i].error_code = Some("ProvisionedThroughputExceededException".into());
-                    results[i].error_message = Some(self.rate_exceeded(&name, index));
+                    results[i] = Some(Err(StreamsError::ProvisionedThroughputExceeded(
+                        self.rate_exceeded(name, index),
+                    )));
                     continue;
                 }
                 groups
@@ -249,13 +297,15 @@ impl Engine {
                     Ok(info) => {
                         let id = shard_id(index);
                         for (k, &i) in positions.iter().enumerate() {
-                            results[i].shard_id = Some(id.clone());
-                            results[i].sequence_number = Some(Self::seq_of(
-                                &m,
-                                index,
-                                info.first_offset + k as u64,
-                                info.timestamp_ms,
-                            ));
+                            results[i] = Some(Ok(Appended {
+                                shard_id: id.clone(),
+                                sequence_number: Self::seq_of(
+                                    &m,
+                                    index,
+                                    info.first_offset + k as u64,
+                                    info.timestamp_ms,
+                                ),
+                            }));
                         }
                     }
                     // The shard closed under us: those records go to its children next round.
@@ -263,25 +313,17 @@ impl Engine {
                     Err(AppendError::Log(e)) => {
                         tracing::error!(stream = name, shard = index, error = %e, "append failed");
                         for &i in &positions {
-                            failed += 1;
-                            results[i].error_code = Some("InternalFailure".into());
-                            results[i].error_message = Some("Internal service failure.".into());
+                            results[i] = Some(Err(internal()));
                         }
                     }
                 }
             }
         }
-        for &i in &pending {
-            failed += 1;
-            results[i].error_code = Some("InternalFailure".into());
-            results[i].error_message = Some("Internal service failure.".into());
-        }
-        self.count_put_records(&stream, &records, &results, started);
-        Ok(PutRecordsOutput {
-            failed_record_count: failed,
-            records: results,
-            encryption_type: m.encryption_key.as_ref().map(|_| "KMS".to_string()),
-        })
+        let outcomes = results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(internal())))
+            .collect();
+        Ok((outcomes, m))
     }
 
     pub(super) fn shard_not_found(&self, name: &str, id: &str) -> StreamsError {
@@ -295,6 +337,68 @@ impl Engine {
     pub(super) fn trim_horizon(&self, m: &StreamMeta, log: &ShardLog) -> Result<u64, StreamsError> {
         let cutoff = self.now_ms() - i64::from(m.retention_hours) * 3_600_000;
         Ok(log.offset_for_timestamp(cutoff)?.max(log.start_offset()))
+    }
+
+    /// Where a read starting at `kind` begins in the shard's log: what
+    /// GetShardIterator encodes and what [`Engine::read`] starts from.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn start_offset(
+        &self,
+        name: &str,
+        m: &StreamView,
+        shard: &ShardMeta,
+        log: &Arc<ShardHandle>,
+        kind: ShardIteratorType,
+        seq: Option<&str>,
+        ts: Option<i64>,
+        now: i64,
+    ) -> Result<u64, StreamsError> {
+        let acct = &self.cfg.account_id;
+        let index = shard.index;
+        let id = shard_id(index);
+        Ok(match kind {
+            ShardIteratorType::AtSequenceNumber | ShardIteratorType::AfterSequenceNumber => {
+                let seq = seq.unwrap_or("");
+                let p = seqnum::decode(seq).ok_or_else(|| {
+                    StreamsError::InvalidArgument(format!(
+                        "StartingSequenceNumber {seq} used in GetShardIterator on shard {id} in stream {name} under account {acct} is invalid."
+                    ))
+                })?;
+                if p.shard_index != index {
+                    return Err(StreamsError::InvalidArgument(format!(
+                        "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {id}",
+                        shard_id(p.shard_index)
+                    )));
+                }
+                if p.shard_create_secs != secs(shard.created_ms) {
+                    return Err(StreamsError::InvalidArgument(format!(
+                        "StartingSequenceNumber {seq} used in GetShardIterator on shard {id} in stream {name} under account {acct} is invalid because it did not come from this stream."
+                    )));
+                }
+                if p.seq_index == MAX_SEQ_INDEX {
+                    shard.end_offset.unwrap_or_else(|| log.end_offset())
+                } else if kind == ShardIteratorType::AtSequenceNumber
+                    || subscribe::before_first(&p, shard)
+                {
+                    p.seq_index
+                } else {
+                    p.seq_index + 1
+                }
+            }
+            ShardIteratorType::TrimHorizon => self.trim_horizon(m, log)?,
+            ShardIteratorType::Latest => shard.end_offset.unwrap_or_else(|| log.end_offset()),
+            ShardIteratorType::AtTimestamp => {
+                let ts = ts.unwrap_or(now);
+                if ts > now {
+                    return Err(StreamsError::InvalidArgument(format!(
+                        "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {ts}, currentTimestampInMillis: {now}"
+                    )));
+                }
+                let l = log.clone();
+                let at = blocking(move || Ok(l.offset_for_timestamp(ts)?)).await?;
+                at.max(self.trim_horizon(m, log)?)
+            }
+        })
     }
 
     pub async fn get_shard_iterator(
@@ -327,49 +431,18 @@ impl Engine {
             .ok_or_else(|| self.shard_not_found(&name, &id))?;
         check_iterator_arguments(&input)?;
         let now = self.now_ms();
-        let offset = match input.iterator_type {
-            ShardIteratorType::AtSequenceNumber | ShardIteratorType::AfterSequenceNumber => {
-                let seq = input.starting_sequence_number.as_deref().unwrap_or("");
-                let p = seqnum::decode(seq).ok_or_else(|| {
-                    StreamsError::InvalidArgument(format!(
-                        "StartingSequenceNumber {seq} used in GetShardIterator on shard {id} in stream {name} under account {acct} is invalid."
-                    ))
-                })?;
-                if p.shard_index != index {
-                    return Err(StreamsError::InvalidArgument(format!(
-                        "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {id}",
-                        shard_id(p.shard_index)
-                    )));
-                }
-                if p.shard_create_secs != secs(shard.created_ms) {
-                    return Err(StreamsError::InvalidArgument(format!(
-                        "StartingSequenceNumber {seq} used in GetShardIterator on shard {id} in stream {name} under account {acct} is invalid because it did not come from this stream."
-                    )));
-                }
-                if p.seq_index == MAX_SEQ_INDEX {
-                    shard.end_offset.unwrap_or_else(|| log.end_offset())
-                } else if input.iterator_type == ShardIteratorType::AtSequenceNumber
-                    || subscribe::before_first(&p, &shard)
-                {
-                    p.seq_index
-                } else {
-                    p.seq_index + 1
-                }
-            }
-            ShardIteratorType::TrimHorizon => self.trim_horizon(&m, &log)?,
-            ShardIteratorType::Latest => shard.end_offset.unwrap_or_else(|| log.end_offset()),
-            ShardIteratorType::AtTimestamp => {
-                let ts = input.timestamp.map(|t| t.0).unwrap_or(now);
-                if ts > now {
-                    return Err(StreamsError::InvalidArgument(format!(
-                        "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {ts}, currentTimestampInMillis: {now}"
-                    )));
-                }
-                let l = log.clone();
-                let at = blocking(move || Ok(l.offset_for_timestamp(ts)?)).await?;
-                at.max(self.trim_horizon(&m, &log)?)
-            }
-        };
+        let offset = self
+            .start_offset(
+                &name,
+                &m,
+                &shard,
+                &log,
+                input.iterator_type,
+                input.starting_sequence_number.as_deref(),
+                input.timestamp.map(|t| t.0),
+                now,
+            )
+            .await?;
         Ok(GetShardIteratorOutput {
             shard_iterator: IteratorToken {
                 stream_name: name,
@@ -379,6 +452,68 @@ impl Engine {
                 issued_ms: now,
             }
             .encode(),
+        })
+    }
+
+    /// GetRecords' read, shared with [`Engine::read`]: the read-rate check
+    /// (limits on), records from `from` (clamped to the trim horizon) up to
+    /// the shard's end, the read charged afterwards, and metrics.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn read_shard(
+        &self,
+        name: &str,
+        stream: &LiveStream,
+        m: &StreamView,
+        shard: &ShardMeta,
+        log: &Arc<ShardHandle>,
+        from: u64,
+        limit: usize,
+        max_bytes: usize,
+        now: i64,
+        started: std::time::Instant,
+    ) -> Result<ShardRead, StreamsError> {
+        let limited = self.cfg.throughput_limits;
+        if limited && !log.limiter().admit_read(now) {
+            stream.metrics.read_throttled.add(1);
+            log.metrics.read_throttled.add(1);
+            return Err(StreamsError::ProvisionedThroughputExceeded(
+                self.rate_exceeded(name, shard.index),
+            ));
+        }
+        let start = from.max(self.trim_horizon(m, log)?);
+        let end_limit = shard.end_offset;
+        let l = log.clone();
+        let stored: Vec<StoredRecord> = blocking(move || {
+            let mut v = l.read(start, limit, max_bytes)?;
+            if let Some(end) = end_limit {
+                v.retain(|r| r.offset < end);
+            }
+            Ok(v)
+        })
+        .await?;
+        let bytes: usize = stored.iter().map(|r| r.key.len() + r.value.len()).sum();
+        if limited {
+            // Charged after the fact; a big read leaves debt that blocks the next ones.
+            log.limiter().charge_read(self.now_ms(), bytes as u64);
+        }
+        let next_offset = stored.last().map(|r| r.offset + 1).unwrap_or(start);
+        let tip = shard.end_offset.unwrap_or_else(|| log.end_offset());
+        let millis_behind = match stored.last() {
+            Some(last) if next_offset < tip => (now - last.timestamp_ms).max(0),
+            _ => 0,
+        };
+        stream
+            .metrics
+            .get_records_ok(stored.len(), bytes as u64, millis_behind, started);
+        // AWS's shard IteratorAgeMilliseconds: the age of the last record read.
+        let age = stored.last().map_or(0, |r| (now - r.timestamp_ms).max(0));
+        log.metrics.read(stored.len(), bytes as u64, age);
+        let at_end = shard.end_offset.is_some_and(|end| next_offset >= end);
+        Ok(ShardRead {
+            stored,
+            next_offset,
+            millis_behind,
+            at_end,
         })
     }
 
@@ -423,43 +558,26 @@ impl Engine {
         let log = stream
             .log(tok.shard_index)
             .ok_or_else(|| self.shard_not_found(&tok.stream_name, &id))?;
-        let limited = self.cfg.throughput_limits;
-        if limited && !log.limiter().admit_read(now) {
-            stream.metrics.read_throttled.add(1);
-            log.metrics.read_throttled.add(1);
-            return Err(StreamsError::ProvisionedThroughputExceeded(
-                self.rate_exceeded(&tok.stream_name, tok.shard_index),
-            ));
-        }
         let limit = input.limit.unwrap_or(10_000).clamp(1, 10_000) as usize;
-        let start = tok.offset.max(self.trim_horizon(&m, &log)?);
-        let end_limit = shard.end_offset;
-        let l = log.clone();
-        let stored: Vec<StoredRecord> = blocking(move || {
-            let mut v = l.read(start, limit, GET_RECORDS_MAX_BYTES)?;
-            if let Some(end) = end_limit {
-                v.retain(|r| r.offset < end);
-            }
-            Ok(v)
-        })
-        .await?;
-        let bytes: usize = stored.iter().map(|r| r.key.len() + r.value.len()).sum();
-        if limited {
-            // Charged after the fact; a big read leaves debt that blocks the next ones.
-            log.limiter().charge_read(self.now_ms(), bytes as u64);
-        }
-        let next_offset = stored.last().map(|r| r.offset + 1).unwrap_or(start);
-        let tip = shard.end_offset.unwrap_or_else(|| log.end_offset());
-        let millis_behind = match stored.last() {
-            Some(last) if next_offset < tip => (now - last.timestamp_ms).max(0),
-            _ => 0,
-        };
-        stream
-            .metrics
-            .get_records_ok(stored.len(), bytes as u64, millis_behind, started);
-        // AWS's shard IteratorAgeMilliseconds: the age of the last record read.
-        let age = stored.last().map_or(0, |r| (now - r.timestamp_ms).max(0));
-        log.metrics.read(stored.len(), bytes as u64, age);
+        let ShardRead {
+            stored,
+            next_offset,
+            millis_behind,
+            at_end,
+        } = self
+            .read_shard(
+                &tok.stream_name,
+                &stream,
+                &m,
+                &shard,
+                &log,
+                tok.offset,
+                limit,
+                GET_RECORDS_MAX_BYTES,
+                now,
+                started,
+            )
+            .await?;
         let records = stored
             .into_iter()
             .map(|r| Record {
@@ -471,7 +589,6 @@ impl Engine {
             })
             .collect();
         // At the end of a closed shard: no next iterator, and the children instead.
-        let at_end = shard.end_offset.is_some_and(|end| next_offset >= end);
         if at_end {
             let children = child_shards(&m, shard.index);
             return Ok(GetRecordsOutput {
@@ -499,6 +616,22 @@ impl Engine {
 
 /// The children of a closed shard, each naming its parents: what GetRecords
 /// and SubscribeToShard return at the shard's end.
+/// What [`Engine::read_shard`] read, and where the next read starts.
+pub(super) struct ShardRead {
+    pub stored: Vec<StoredRecord>,
+    pub next_offset: u64,
+    pub millis_behind: i64,
+    /// The shard is closed and every record in it has been read.
+    pub at_end: bool,
+}
+
+/// One appended record's place, as PutRecords reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub shard_id: String,
+    pub sequence_number: String,
+}
+
 pub(super) fn child_shards(m: &StreamMeta, parent: u32) -> Vec<ChildShard> {
     m.shards
         .iter()

@@ -10,6 +10,7 @@
 //! `tokens` (pagination), `arn`, and one module per feature (consumers,
 //! subscribe, reshard, autoscale, settings, observe).
 
+pub mod api;
 pub mod arn;
 mod autoscale;
 mod consumers;
