@@ -99,18 +99,30 @@ impl Engine {
             mode_updates: vec![],
         };
         // Shard directories first, metadata second: a crash in between leaves
-        // only an orphan directory, which the next start removes.
-        let stream = self.open_stream(meta.clone())?;
-        let mut streams = self.streams.write();
-        if streams.contains_key(&name) || !self.meta.create_stream(&meta)? {
-            drop(streams);
-            let _ = std::fs::remove_dir_all(&stream.dir);
+        // only an orphan directory, which the next start removes. Opening
+        // thousands of logs and the commit run on the blocking pool, holding
+        // no lock, and publish the stream there: it is complete even if this
+        // request is dropped.
+        let (cfg, dir) = (self.cfg.log.clone(), self.stream_dir(&meta.uid));
+        let (store, streams) = (self.meta.clone(), self.streams.clone());
+        let created = blocking(move || {
+            let stream = open_stream_at(&cfg, dir, meta.clone())?;
+            // The store refuses a name it holds; any stream left in the map under
+            // this name has had its deletion committed, so replacing it is right.
+            if !store.create_stream(&meta)? {
+                remove_stream_dir(&stream.dir);
+                return Ok(false);
+            }
+            streams.write().insert(meta.name.clone(), stream);
+            Ok(true)
+        })
+        .await?;
+        if !created {
             return Err(StreamsError::ResourceInUse(format!(
                 "Stream {name} under account {} already exists.",
                 self.cfg.account_id
             )));
         }
-        streams.insert(name.clone(), stream);
         tracing::info!(stream = name, shards = shard_count, "stream created");
         Ok(())
     }
@@ -124,7 +136,14 @@ impl Engine {
         }
         let (until_ms, immediate) = self.until();
         if immediate {
-            return self.finish_delete(&name, &stream);
+            // The commit and the directory tree's removal, on the blocking pool.
+            let (store, streams) = (self.meta.clone(), self.streams.clone());
+            return blocking(move || {
+                let dir = delete_committed(&*store, &streams, &name, &stream)?;
+                remove_stream_dir(&dir);
+                Ok(())
+            })
+            .await;
         }
         self.update_meta(&stream, |m| {
             m.state = StreamState::Deleting;
@@ -494,7 +513,7 @@ impl Engine {
             Ok(())
         })?;
         // Shorter retention makes older data unreachable at once; reclaim its space now.
-        self.enforce_retention_for(&stream);
+        off_worker(|| self.enforce_retention_for(&stream));
         Ok(())
     }
 

@@ -4,6 +4,12 @@
 //! behind its own `Mutex`, held only for in-memory work and metadata commits
 //! (never across a log append). Appends and reads run on the blocking pool,
 //! where the log's group commit lets concurrent producers share fsyncs.
+//! Control-plane file and database work (opening a new stream's logs, redb
+//! commits, removing a deleted stream's tree, applying a reshard, retention
+//! sweeps) never runs on an async worker: CreateStream and DeleteStream hand
+//! it to the blocking pool, and the sync paths (lazy transitions, metadata
+//! commits) go through `off_worker`. The stream map's lock is never held
+//! across an fsync or a directory operation.
 //!
 //! Layout: this module holds the engine's state, startup and lifecycle;
 //! `control` the stream/shard control plane, `data` the record path, `tags`,
@@ -183,7 +189,7 @@ pub struct Engine {
     cfg: EngineConfig,
     meta: Arc<dyn MetaStore>,
     clock: Arc<dyn Clock>,
-    streams: RwLock<BTreeMap<String, Arc<LiveStream>>>,
+    streams: StreamMap,
     /// Live SubscribeToShard streams, one per consumer and shard.
     subs: Arc<subscribe::Registry>,
     /// On-demand autoscaler's last write-counter samples.
@@ -200,6 +206,96 @@ fn is_open(s: &ShardMeta) -> bool {
 
 fn secs(ms: i64) -> u64 {
     (ms.max(0) / 1000) as u64
+}
+
+fn open_log_at(
+    cfg: &LogConfig,
+    dir: &Path,
+    index: u32,
+    closed: bool,
+) -> Result<Arc<ShardHandle>, StreamsError> {
+    let log = ShardLog::open(&dir.join(format!("{index:012}")), cfg.clone())?;
+    Ok(Arc::new(ShardHandle::new(log, closed)))
+}
+
+fn open_stream_at(
+    cfg: &LogConfig,
+    dir: PathBuf,
+    m: StreamMeta,
+) -> Result<Arc<LiveStream>, StreamsError> {
+    let mut logs = HashMap::new();
+    for s in &m.shards {
+        logs.insert(
+            s.index,
+            open_log_at(cfg, &dir, s.index, s.closed_ms.is_some())?,
+        );
+    }
+    Ok(Arc::new(LiveStream {
+        write: Mutex::new(()),
+        view: RwLock::new(Arc::new(StreamView::new(m))),
+        logs: RwLock::new(logs),
+        dir,
+        metrics: Arc::default(),
+    }))
+}
+
+/// The live streams by name. Shared (`Arc`) so that work moved to the
+/// blocking pool can publish or unpublish a stream itself, and so finish even
+/// if the request that started it is dropped.
+type StreamMap = Arc<RwLock<BTreeMap<String, Arc<LiveStream>>>>;
+
+/// Deletes a stream's metadata (one commit) and then unpublishes it; returns
+/// its directory, for the caller to remove without holding anything. Blocking.
+fn delete_committed(
+    meta: &dyn MetaStore,
+    streams: &RwLock<BTreeMap<String, Arc<LiveStream>>>,
+    name: &str,
+    stream: &Arc<LiveStream>,
+) -> Result<PathBuf, StreamsError> {
+    meta.delete_stream(name)?;
+    {
+        let mut streams = streams.write();
+        if streams.get(name).is_some_and(|s| Arc::ptr_eq(s, stream)) {
+            streams.remove(name);
+        }
+    }
+    stream.logs.write().clear();
+    tracing::info!(stream = name, "stream deleted");
+    Ok(stream.dir.clone())
+}
+
+/// Runs blocking work (an fsync, a metadata commit, opening logs) from sync
+/// code that may be on an async worker: there, `block_in_place` first hands
+/// the worker's other tasks to another thread, so requests are not stuck
+/// behind it. Elsewhere (the blocking pool, a current-thread runtime, no
+/// runtime) it just runs `f`.
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Removes a deleted stream's directory tree. A failure is only logged: the
+/// next start removes what is left. Blocking.
+fn remove_stream_dir(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted stream's data; it is removed at next start");
+        }
+    }
+}
+
+/// [`remove_stream_dir`] on the blocking pool when there is a runtime, so a
+/// lazily completed deletion does not make the request that noticed it wait.
+fn remove_in_background(dir: PathBuf) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn_blocking(move || remove_stream_dir(&dir));
+        }
+        Err(_) => remove_stream_dir(&dir),
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -228,7 +324,7 @@ impl Engine {
             cfg,
             meta,
             clock,
-            streams: RwLock::new(BTreeMap::new()),
+            streams: StreamMap::default(),
             subs: Arc::default(),
             autoscale_samples: Mutex::new(Default::default()),
         };
@@ -264,32 +360,19 @@ impl Engine {
         self.cfg.data_dir.join("streams").join(uid)
     }
 
+    /// Opens (creating or recovering) one shard's log. Blocking.
     fn open_log(
         &self,
         dir: &Path,
         index: u32,
         closed: bool,
     ) -> Result<Arc<ShardHandle>, StreamsError> {
-        let log = ShardLog::open(&dir.join(format!("{index:012}")), self.cfg.log.clone())?;
-        Ok(Arc::new(ShardHandle::new(log, closed)))
+        open_log_at(&self.cfg.log, dir, index, closed)
     }
 
+    /// Opens every shard log of a stream. Blocking: one directory and log per shard.
     fn open_stream(&self, m: StreamMeta) -> Result<Arc<LiveStream>, StreamsError> {
-        let dir = self.stream_dir(&m.uid);
-        let mut logs = HashMap::new();
-        for s in &m.shards {
-            logs.insert(
-                s.index,
-                self.open_log(&dir, s.index, s.closed_ms.is_some())?,
-            );
-        }
-        Ok(Arc::new(LiveStream {
-            write: Mutex::new(()),
-            view: RwLock::new(Arc::new(StreamView::new(m))),
-            logs: RwLock::new(logs),
-            dir,
-            metrics: Arc::default(),
-        }))
+        open_stream_at(&self.cfg.log, self.stream_dir(&m.uid), m)
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -320,47 +403,38 @@ impl Engine {
     // ------------------------------------------------------------ lifecycle
 
     /// Completes timed transitions that are due. Cheap when nothing is pending.
+    /// Any request may get here (lookups settle lazily), so the work (metadata
+    /// commits, opening and syncing logs) runs off the async worker.
     fn settle(&self, name: &str, stream: &Arc<LiveStream>) -> Result<bool, StreamsError> {
         let now = self.now_ms();
         let view = stream.view();
         if !matches!(view.until_ms, Some(t) if t <= now) {
             return Ok(true);
         }
-        if view.state == StreamState::Deleting {
-            self.finish_delete(name, stream)?;
-            return Ok(false);
-        }
-        if view.pending_reshard.is_some() {
-            self.apply_reshard(name, stream)?;
-            return Ok(true);
-        }
-        self.update_meta(stream, |m| {
-            if m.state != StreamState::Deleting && matches!(m.until_ms, Some(t) if t <= now) {
-                m.state = StreamState::Active;
-                m.until_ms = None;
+        off_worker(|| {
+            if view.state == StreamState::Deleting {
+                let dir = self.finish_delete(name, stream)?;
+                remove_in_background(dir);
+                return Ok(false);
             }
-            Ok(())
-        })?;
-        Ok(true)
+            if view.pending_reshard.is_some() {
+                self.apply_reshard(name, stream)?;
+                return Ok(true);
+            }
+            self.update_meta(stream, |m| {
+                if m.state != StreamState::Deleting && matches!(m.until_ms, Some(t) if t <= now) {
+                    m.state = StreamState::Active;
+                    m.until_ms = None;
+                }
+                Ok(())
+            })?;
+            Ok(true)
+        })
     }
 
-    fn finish_delete(&self, name: &str, stream: &Arc<LiveStream>) -> Result<(), StreamsError> {
-        self.meta.delete_stream(name)?;
-        {
-            let mut streams = self.streams.write();
-            if streams.get(name).is_some_and(|s| Arc::ptr_eq(s, stream)) {
-                streams.remove(name);
-            }
-        }
-        stream.logs.write().clear();
-        let dir = stream.dir.clone();
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted stream's data; it is removed at next start");
-            }
-        }
-        tracing::info!(stream = name, "stream deleted");
-        Ok(())
+    /// [`delete_committed`] for this engine. Blocking.
+    fn finish_delete(&self, name: &str, stream: &Arc<LiveStream>) -> Result<PathBuf, StreamsError> {
+        delete_committed(&*self.meta, &self.streams, name, stream)
     }
 
     /// Applies every due transition; the server calls this on a timer.
@@ -436,7 +510,9 @@ impl Engine {
         let _serialised = stream.write.lock();
         let mut next = stream.view().meta.clone();
         let out = f(&mut next)?;
-        self.meta.put_stream(&next)?;
+        // A redb commit (fsync): off the async worker. Only this stream's
+        // metadata changes wait on `write`; the record path never takes it.
+        off_worker(|| self.meta.put_stream(&next))?;
         *stream.view.write() = Arc::new(StreamView::new(next));
         Ok(out)
     }

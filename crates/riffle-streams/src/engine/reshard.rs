@@ -332,7 +332,8 @@ impl Engine {
             Ok(())
         })?;
         if immediate {
-            self.apply_reshard(name, stream)?;
+            // Opens the children's logs and syncs the parents'.
+            off_worker(|| self.apply_reshard(name, stream))?;
         }
         Ok(())
     }
