@@ -333,10 +333,16 @@ impl Engine {
         ))
     }
 
-    /// First offset still within retention.
-    pub(super) fn trim_horizon(&self, m: &StreamMeta, log: &ShardLog) -> Result<u64, StreamsError> {
+    /// First offset still within retention. It may read the log's first
+    /// batch headers, so it runs on the blocking pool.
+    pub(super) async fn trim_horizon(
+        &self,
+        m: &StreamMeta,
+        log: &Arc<ShardHandle>,
+    ) -> Result<u64, StreamsError> {
         let cutoff = self.now_ms() - i64::from(m.retention_hours) * 3_600_000;
-        Ok(log.offset_for_timestamp(cutoff)?.max(log.start_offset()))
+        let log = log.clone();
+        blocking(move || Ok(log.offset_for_timestamp(cutoff)?.max(log.start_offset()))).await
     }
 
     /// Where a read starting at `kind` begins in the shard's log: what
@@ -385,7 +391,7 @@ impl Engine {
                     p.seq_index + 1
                 }
             }
-            ShardIteratorType::TrimHorizon => self.trim_horizon(m, log)?,
+            ShardIteratorType::TrimHorizon => self.trim_horizon(m, log).await?,
             ShardIteratorType::Latest => shard.end_offset.unwrap_or_else(|| log.end_offset()),
             ShardIteratorType::AtTimestamp => {
                 let ts = ts.unwrap_or(now);
@@ -396,7 +402,7 @@ impl Engine {
                 }
                 let l = log.clone();
                 let at = blocking(move || Ok(l.offset_for_timestamp(ts)?)).await?;
-                at.max(self.trim_horizon(m, log)?)
+                at.max(self.trim_horizon(m, log).await?)
             }
         })
     }
@@ -480,15 +486,18 @@ impl Engine {
                 self.rate_exceeded(name, shard.index),
             ));
         }
-        let start = from.max(self.trim_horizon(m, log)?);
+        let cutoff = self.now_ms() - i64::from(m.retention_hours) * 3_600_000;
         let end_limit = shard.end_offset;
         let l = log.clone();
-        let stored: Vec<StoredRecord> = blocking(move || {
+        // One trip to the blocking pool: the trim horizon may read batch headers too.
+        let (start, stored): (u64, Vec<StoredRecord>) = blocking(move || {
+            let trim = l.offset_for_timestamp(cutoff)?.max(l.start_offset());
+            let start = from.max(trim);
             let mut v = l.read(start, limit, max_bytes)?;
             if let Some(end) = end_limit {
                 v.retain(|r| r.offset < end);
             }
-            Ok(v)
+            Ok((start, v))
         })
         .await?;
         let bytes: usize = stored.iter().map(|r| r.key.len() + r.value.len()).sum();
