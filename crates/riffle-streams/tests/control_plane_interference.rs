@@ -74,6 +74,11 @@ fn stream_dirs(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir.join("streams")).unwrap().count()
 }
 
+/// Deleted streams' trees not yet removed.
+fn trash(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("trash")).map_or(0, |d| d.count())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn puts_succeed_while_streams_are_created_and_deleted() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,6 +130,7 @@ async fn puts_succeed_while_streams_are_created_and_deleted() {
     assert!(matches!(gone, Err(StreamsError::ResourceNotFound(_))));
     // DeleteStream returned after the directory tree was removed.
     assert_eq!(stream_dirs(dir.path()), 2);
+    assert_eq!(trash(dir.path()), 0);
 }
 
 /// A deletion completed lazily (after DELETING) still removes the files, in
@@ -159,7 +165,7 @@ async fn a_timed_deletion_removes_the_files_in_the_background() {
                 stream: stream("doomed"),
             })
             .await;
-        if stream_dirs(dir.path()) == 1 {
+        if stream_dirs(dir.path()) == 1 && trash(dir.path()) == 0 {
             removed = true;
             break;
         }

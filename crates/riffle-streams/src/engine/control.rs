@@ -107,6 +107,7 @@ impl Engine {
         let (store, streams) = (self.meta.clone(), self.streams.clone());
         let created = blocking(move || {
             let stream = open_stream_at(&cfg, dir, meta.clone())?;
+            sync_new_stream_dir(&stream.dir)?;
             // The store refuses a name it holds; any stream left in the map under
             // this name has had its deletion committed, so replacing it is right.
             if !store.create_stream(&meta)? {

@@ -261,7 +261,109 @@ fn delete_committed(
     }
     stream.logs.write().clear();
     tracing::info!(stream = name, "stream deleted");
-    Ok(stream.dir.clone())
+    Ok(move_to_trash(&stream.dir))
+}
+
+/// Stream folders: `streams/<name>-<uid>/<shard:012>/`.
+const STREAMS_DIR: &str = "streams";
+/// Trees of deleted streams on their way out (emptied at start).
+const TRASH_DIR: &str = "trash";
+/// Folders found under `streams/` that no stream owns; kept for an operator.
+const QUARANTINE_DIR: &str = "quarantine";
+
+/// Makes a directory's entries (files or folders just created or renamed in
+/// it) durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Creates a stream's folder durably: its shard folders' entries, then the
+/// folder's own entry in `streams/`. Blocking.
+fn sync_new_stream_dir(dir: &Path) -> Result<(), StreamsError> {
+    let parent = dir.parent().unwrap_or(dir);
+    sync_dir(dir)
+        .and_then(|()| sync_dir(parent))
+        .map_err(|e| StreamsError::Internal(format!("cannot sync {}: {e}", dir.display())))
+}
+
+/// Moves a deleted stream's folder (`<data>/streams/<uid>`) to
+/// `<data>/trash/<uid>` with one rename, so that from here on it is known
+/// garbage, and returns where it now is. On failure it stays where it was
+/// (and the next start quarantines it).
+fn move_to_trash(dir: &Path) -> PathBuf {
+    let (Some(streams), Some(uid)) = (dir.parent(), dir.file_name()) else {
+        return dir.to_path_buf();
+    };
+    let Some(data) = streams.parent() else {
+        return dir.to_path_buf();
+    };
+    let trash = data.join(TRASH_DIR);
+    let to = trash.join(uid);
+    match std::fs::create_dir_all(&trash).and_then(|()| std::fs::rename(dir, &to)) {
+        Ok(()) => {
+            if let Err(e) = sync_dir(streams) {
+                tracing::warn!(dir = %streams.display(), error = %e, "fsync after moving a deleted stream to trash failed");
+            }
+            to
+        }
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not move a deleted stream's data to trash");
+            }
+            dir.to_path_buf()
+        }
+    }
+}
+
+/// Removes what deletions left in `trash/` (they committed). Blocking.
+fn empty_trash(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir.join(TRASH_DIR)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        tracing::info!(dir = %e.path().display(), "removing data of a deleted stream");
+        remove_stream_dir(&e.path());
+    }
+}
+
+/// Moves folders under `streams/` that no stream in the metadata owns to
+/// `quarantine/`, with a warning: they may be data the metadata lost (never
+/// deleted here), or an interrupted CreateStream. Blocking.
+fn quarantine_unknown(data_dir: &Path, known_uids: &std::collections::HashSet<String>) {
+    let streams = data_dir.join(STREAMS_DIR);
+    let Ok(entries) = std::fs::read_dir(&streams) else {
+        return;
+    };
+    let quarantine = data_dir.join(QUARANTINE_DIR);
+    let mut moved = false;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if known_uids.contains(&name) {
+            continue;
+        }
+        let mut to = quarantine.join(&name);
+        let mut n = 1;
+        while to.exists() {
+            to = quarantine.join(format!("{name}.{n}"));
+            n += 1;
+        }
+        match std::fs::create_dir_all(&quarantine).and_then(|()| std::fs::rename(e.path(), &to)) {
+            Ok(()) => {
+                moved = true;
+                tracing::warn!(from = %e.path().display(), to = %to.display(), "a folder under streams/ belongs to no stream in the metadata; moved to quarantine");
+            }
+            Err(err) => {
+                tracing::warn!(dir = %e.path().display(), error = %err, "a folder under streams/ belongs to no stream in the metadata and could not be quarantined; left in place")
+            }
+        }
+    }
+    if moved {
+        for d in [&quarantine, &streams] {
+            if let Err(e) = sync_dir(d) {
+                tracing::warn!(dir = %d.display(), error = %e, "fsync after quarantining failed");
+            }
+        }
+    }
 }
 
 /// Runs blocking work (an fsync, a metadata commit, opening logs) from sync
@@ -316,9 +418,19 @@ impl Engine {
         cfg: EngineConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, StreamsError> {
-        std::fs::create_dir_all(cfg.data_dir.join("streams")).map_err(|e| {
-            StreamsError::Internal(format!("cannot create {}: {e}", cfg.data_dir.display()))
-        })?;
+        let streams_dir = cfg.data_dir.join(STREAMS_DIR);
+        let fresh = !streams_dir.exists();
+        std::fs::create_dir_all(&streams_dir)
+            .and_then(|()| {
+                if fresh {
+                    sync_dir(&cfg.data_dir)
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|e| {
+                StreamsError::Internal(format!("cannot create {}: {e}", streams_dir.display()))
+            })?;
         let meta: Arc<dyn MetaStore> = Arc::new(RedbStore::open(&cfg.data_dir.join("meta.redb"))?);
         let engine = Engine {
             cfg,
@@ -328,26 +440,34 @@ impl Engine {
             subs: Arc::default(),
             autoscale_samples: Mutex::new(Default::default()),
         };
+        // Deletions that committed before the process stopped: their trees
+        // were moved to `trash/` first, so everything there is known garbage.
+        empty_trash(&engine.cfg.data_dir);
         let mut live = BTreeMap::new();
         let mut known_uids = std::collections::HashSet::new();
         for m in engine.meta.list_streams()? {
             known_uids.insert(m.uid.clone());
+            // A listed shard without its directory lost its records: refuse to
+            // start rather than recreate it empty and serve a silent gap.
+            let dir = engine.stream_dir(&m.uid);
+            for s in &m.shards {
+                let shard_dir = dir.join(format!("{:012}", s.index));
+                if !shard_dir.is_dir() {
+                    return Err(StreamsError::Internal(format!(
+                        "stream {} (data {}): the directory of {} ({}) is missing; not starting rather than recreating it empty",
+                        m.name,
+                        dir.display(),
+                        shard_id(s.index),
+                        shard_dir.display()
+                    )));
+                }
+            }
             let stream = engine.open_stream(m)?;
             let name = stream.view().name.clone();
             live.insert(name, stream);
         }
         *engine.streams.write() = live;
-        // Directories of streams whose deletion committed but whose files were
-        // not yet removed when the process stopped.
-        if let Ok(entries) = std::fs::read_dir(engine.cfg.data_dir.join("streams")) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                if !known_uids.contains(&name) {
-                    tracing::info!(dir = %e.path().display(), "removing data of a deleted stream");
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
-            }
-        }
+        quarantine_unknown(&engine.cfg.data_dir, &known_uids);
         engine.settle_all();
         Ok(engine)
     }
@@ -357,7 +477,7 @@ impl Engine {
     }
 
     fn stream_dir(&self, uid: &str) -> PathBuf {
-        self.cfg.data_dir.join("streams").join(uid)
+        self.cfg.data_dir.join(STREAMS_DIR).join(uid)
     }
 
     /// Opens (creating or recovering) one shard's log. Blocking.
