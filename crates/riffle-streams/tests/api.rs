@@ -122,6 +122,10 @@ async fn follows_a_split_parents_first_and_reads_everything_once_in_key_order() 
         }
         done.insert(s.shard_id.clone());
     }
+    // Appends count in the stream's PutRecords metrics like any PutRecords.
+    let snap = e.metrics_snapshot();
+    let src = snap.streams.iter().find(|s| s.name == "src").unwrap();
+    assert_eq!(src.metrics.put_records_successful_records.get(), 200);
     let open_ids: BTreeSet<String> = children.iter().map(|c| c.shard_id.clone()).collect();
     assert_eq!(followed_children, open_ids);
     assert_eq!(per_key.len(), keys.len());

@@ -210,6 +210,7 @@ impl Engine {
         stream: &StreamId,
         records: Vec<AppendRecord>,
     ) -> Result<Vec<Result<Appended, StreamsError>>, StreamsError> {
+        let started = std::time::Instant::now();
         let live = self.checked(stream)?;
         let entries: Vec<PutRecordsEntry> = records
             .into_iter()
@@ -220,7 +221,7 @@ impl Engine {
             })
             .collect();
         let (outcomes, _) = self
-            .append_entries(&stream.name, &live, Arc::new(entries))
+            .append_entries(&stream.name, &live, Arc::new(entries), started)
             .await?;
         Ok(outcomes)
     }

@@ -161,8 +161,9 @@ impl Engine {
     ) -> Result<PutRecordsOutput, StreamsError> {
         let started = std::time::Instant::now();
         let (name, stream) = self.lookup_ref(&input.stream)?;
-        let records = Arc::new(input.records);
-        let (outcomes, m) = self.append_entries(&name, &stream, records.clone()).await?;
+        let (outcomes, m) = self
+            .append_entries(&name, &stream, Arc::new(input.records), started)
+            .await?;
         let mut failed = 0;
         let results: Vec<PutRecordsResultEntry> = outcomes
             .into_iter()
@@ -188,7 +189,6 @@ impl Engine {
                 }
             })
             .collect();
-        self.count_put_records(&stream, &records, &results, started);
         Ok(PutRecordsOutput {
             failed_record_count: failed,
             records: results,
@@ -202,12 +202,13 @@ impl Engine {
     /// waits for durability. A record fails alone with
     /// `ProvisionedThroughputExceeded` or `Internal`; records that race a
     /// reshard are routed again. Returns the outcomes in request order and the
-    /// shard map they were written under.
+    /// shard map they were written under. Counts the PutRecords metrics.
     pub(super) async fn append_entries(
         &self,
         name: &str,
         stream: &Arc<LiveStream>,
         records: Arc<Vec<PutRecordsEntry>>,
+        started: std::time::Instant,
     ) -> Result<(Vec<Result<Appended, StreamsError>>, Arc<StreamView>), StreamsError> {
         let m = self.writable(name, stream)?;
         let limit = Self::record_limit(&m);
@@ -319,10 +320,11 @@ impl Engine {
                 }
             }
         }
-        let outcomes = results
+        let outcomes: Vec<_> = results
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(internal())))
             .collect();
+        self.count_put_records(stream, &records, &outcomes, started);
         Ok((outcomes, m))
     }
 
