@@ -3,6 +3,10 @@
 //!
 //! It takes typed inputs from `riffle-model` and returns typed outputs or a
 //! [`StreamsError`]; it knows nothing about HTTP or wire formats.
+//!
+//! Other services in the process (Firehose, Analytics) use [`api`]: append
+//! and read by stream identity, follow shards across resharding, wait for
+//! appends. [`arn`] builds and parses Kinesis stream and consumer ARNs.
 
 mod clock;
 mod engine;

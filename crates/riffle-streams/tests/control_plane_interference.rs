@@ -175,6 +175,24 @@ async fn a_timed_deletion_removes_the_files_in_the_background() {
         assert!(p.await.unwrap() > 0);
     }
     assert!(removed, "the deleted stream's directory is still there");
+    // A lazily completed CREATING -> ACTIVE commits from inside the same
+    // off-worker section (nested block_in_place on this runtime).
+    create(&e, "late", 3, None).await;
+    let mut active = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let d = e
+            .describe_stream_summary(DescribeStreamSummaryInput {
+                stream: stream("late"),
+            })
+            .await
+            .unwrap();
+        if d.stream_description_summary.stream_status == StreamStatus::Active {
+            active = true;
+            break;
+        }
+    }
+    assert!(active, "the stream never left CREATING");
     assert!(matches!(
         e.describe_stream_summary(DescribeStreamSummaryInput {
             stream: stream("doomed"),
