@@ -3,6 +3,10 @@
 //!
 //! It takes typed inputs from `riffle-model` and returns typed outputs or a
 //! [`StreamsError`]; it knows nothing about HTTP or wire formats.
+//!
+//! Other services in the process (Firehose, Analytics) use [`api`]: append
+//! and read by stream identity, follow shards across resharding, wait for
+//! appends. [`arn`] builds and parses Kinesis stream and consumer ARNs.
 
 mod clock;
 mod engine;
@@ -15,6 +19,7 @@ mod shard;
 mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{api, arn};
 pub use engine::{Engine, EngineConfig, EngineStats, Subscription};
 pub use error::StreamsError;
 pub use riffle_log::{LogConfig, SyncPolicy};

@@ -4,6 +4,7 @@
 //! transitions (CREATING → ACTIVE, DELETING → gone) complete lazily here and
 //! on the maintenance tick (`settle_all`).
 
+use super::arn::parse_consumer_arn;
 use super::{
     validate_tag_keys, validate_tags, Engine, LiveStream, PageToken, StreamView, MAX_TAGS,
 };
@@ -24,49 +25,6 @@ pub(super) struct FoundConsumer {
     pub stream: Arc<LiveStream>,
     pub consumer: ConsumerMeta,
     pub arn: String,
-}
-
-/// The parts of `arn:aws:kinesis:{region}:{acct}:stream/{s}/consumer/{c}:{secs}`.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct ConsumerArnParts {
-    pub region: String,
-    pub account: String,
-    pub stream: String,
-    pub consumer: String,
-    pub created_secs: i64,
-}
-
-pub(super) fn parse_consumer_arn(arn: &str) -> Option<ConsumerArnParts> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "kinesis" {
-        return None;
-    }
-    let rest = parts[5].strip_prefix("stream/")?;
-    let (stream, rest) = rest.split_once("/consumer/")?;
-    let (consumer, secs) = rest.rsplit_once(':')?;
-    let ok_name = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-    };
-    if !ok_name(stream) || !ok_name(consumer) || secs.is_empty() {
-        return None;
-    }
-    if !secs.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(ConsumerArnParts {
-        region: parts[3].to_string(),
-        account: parts[4].to_string(),
-        stream: stream.to_string(),
-        consumer: consumer.to_string(),
-        created_secs: secs.parse().ok()?,
-    })
-}
-
-/// True for ARNs that name a consumer rather than a stream.
-pub(super) fn is_consumer_arn(arn: &str) -> bool {
-    arn.contains("/consumer/")
 }
 
 fn status(c: &ConsumerMeta) -> ConsumerStatus {
@@ -90,16 +48,6 @@ fn due(c: &ConsumerMeta, now: i64) -> bool {
 }
 
 impl Engine {
-    /// `{stream ARN}/consumer/{name}:{creation epoch seconds}`, AWS's format.
-    pub(super) fn consumer_arn(&self, stream: &str, c: &ConsumerMeta) -> String {
-        format!(
-            "{}/consumer/{}:{}",
-            self.arn(stream),
-            c.name,
-            c.created_ms.div_euclid(1000)
-        )
-    }
-
     fn consumer_shape(&self, stream: &str, c: &ConsumerMeta) -> Consumer {
         Consumer {
             consumer_name: c.name.clone(),
@@ -471,40 +419,5 @@ impl Engine {
             )));
         }
         Ok(found)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn consumer_arns_parse() {
-        let p = parse_consumer_arn(
-            "arn:aws:kinesis:us-east-1:000000000000:stream/s-1/consumer/c.x:1700000000",
-        )
-        .unwrap();
-        assert_eq!(
-            p,
-            ConsumerArnParts {
-                region: "us-east-1".into(),
-                account: "000000000000".into(),
-                stream: "s-1".into(),
-                consumer: "c.x".into(),
-                created_secs: 1_700_000_000,
-            }
-        );
-        for bad in [
-            "arn:aws:kinesis:us-east-1:000000000000:stream/s",
-            "arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c",
-            "arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:x1",
-            "arn:aws:kinesis:us-east-1:000000000000:stream//consumer/c:1",
-            "arn:aws:sqs:us-east-1:000000000000:stream/s/consumer/c:1",
-        ] {
-            assert_eq!(parse_consumer_arn(bad), None, "{bad}");
-        }
-        assert!(is_consumer_arn("arn:aws:kinesis:r:1:stream/s/consumer/c:1"));
-        assert!(!is_consumer_arn("arn:aws:kinesis:r:1:stream/s"));
     }
 }

@@ -1,13 +1,12 @@
 //! What the server's `/metrics` and readiness probe read from the engine.
 
+use super::data::Appended;
 use super::{is_open, shard_id, Engine, LiveStream};
 use crate::error::StreamsError;
 use crate::metrics::{MetricsSnapshot, ShardSnapshot, StreamSnapshot};
-use riffle_model::{PutRecordsEntry, PutRecordsResultEntry};
+use riffle_model::PutRecordsEntry;
 use std::sync::Arc;
 use std::time::Instant;
-
-const THROTTLED: &str = "ProvisionedThroughputExceededException";
 
 impl Engine {
     /// Every stream's counters, shard figures and storage use, read without
@@ -72,18 +71,18 @@ impl Engine {
         &self,
         stream: &LiveStream,
         records: &[PutRecordsEntry],
-        results: &[PutRecordsResultEntry],
+        results: &[Result<Appended, StreamsError>],
         started: Instant,
     ) {
         let (mut stored, mut bytes, mut throttled) = (0usize, 0u64, 0usize);
         for (r, res) in records.iter().zip(results) {
-            match res.error_code.as_deref() {
-                None => {
+            match res {
+                Ok(_) => {
                     stored += 1;
                     bytes += (r.data.len() + r.partition_key.len()) as u64;
                 }
-                Some(THROTTLED) => throttled += 1,
-                Some(_) => {}
+                Err(StreamsError::ProvisionedThroughputExceeded(_)) => throttled += 1,
+                Err(_) => {}
             }
         }
         stream

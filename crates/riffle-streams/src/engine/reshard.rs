@@ -332,7 +332,8 @@ impl Engine {
             Ok(())
         })?;
         if immediate {
-            self.apply_reshard(name, stream)?;
+            // Opens the children's logs and syncs the parents'.
+            off_worker(|| self.apply_reshard(name, stream))?;
         }
         Ok(())
     }
@@ -359,6 +360,11 @@ impl Engine {
                 s.index,
                 self.open_log(&stream.dir, s.index, s.closed_ms.is_some())?,
             ));
+        }
+        if !new_logs.is_empty() {
+            sync_dir(&stream.dir).map_err(|e| {
+                StreamsError::Internal(format!("cannot sync {}: {e}", stream.dir.display()))
+            })?;
         }
         // 2. Shut the parents: no acknowledged record can land past their end offset.
         let mut closed = Vec::with_capacity(plan.close.len());

@@ -269,7 +269,7 @@ impl Engine {
             ));
         }
         let policy = Some(input.policy);
-        if consumers::is_consumer_arn(&input.resource_arn) {
+        if arn::is_consumer_arn(&input.resource_arn) {
             let found = self.consumer_by_arn(&input.resource_arn)?;
             return self.update_consumer(&found, |c| {
                 c.resource_policy = policy;
@@ -287,7 +287,7 @@ impl Engine {
         &self,
         input: ResourceArnInput,
     ) -> Result<GetResourcePolicyOutput, StreamsError> {
-        let policy = if consumers::is_consumer_arn(&input.resource_arn) {
+        let policy = if arn::is_consumer_arn(&input.resource_arn) {
             self.consumer_by_arn(&input.resource_arn)?
                 .consumer
                 .resource_policy
@@ -307,7 +307,7 @@ impl Engine {
         &self,
         input: ResourceArnInput,
     ) -> Result<(), StreamsError> {
-        let had = if consumers::is_consumer_arn(&input.resource_arn) {
+        let had = if arn::is_consumer_arn(&input.resource_arn) {
             let found = self.consumer_by_arn(&input.resource_arn)?;
             self.update_consumer(&found, |c| Ok(c.resource_policy.take().is_some()))?
         } else {

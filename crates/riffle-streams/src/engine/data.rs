@@ -1,0 +1,700 @@
+//! Data plane: PutRecord(s), GetShardIterator, GetRecords, and the routing,
+//! limits and sequence numbers they share.
+
+use super::*;
+
+impl Engine {
+    /// Picks the open shard for a record and returns (shard index, log).
+    pub(super) fn route(
+        &self,
+        name: &str,
+        stream: &LiveStream,
+        m: &StreamView,
+        partition_key: &str,
+        explicit_hash_key: Option<&str>,
+    ) -> Result<(u32, Arc<ShardHandle>), StreamsError> {
+        let hash = match explicit_hash_key {
+            Some(k) => parse_hash_key(k).ok_or_else(|| {
+                StreamsError::InvalidArgument(format!(
+                    "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {k}"
+                ))
+            })?,
+            None => partition_key_hash(partition_key),
+        };
+        let index = m.route(hash).ok_or_else(|| {
+            StreamsError::Internal(format!(
+                "no open shard covers hash key {hash} in stream {name}"
+            ))
+        })?;
+        let log = stream.log(index).ok_or_else(|| {
+            StreamsError::Internal(format!("log of {} is not open", shard_id(index)))
+        })?;
+        Ok((index, log))
+    }
+
+    pub(super) fn writable(
+        &self,
+        name: &str,
+        stream: &LiveStream,
+    ) -> Result<Arc<StreamView>, StreamsError> {
+        let m = stream.view();
+        match m.state {
+            StreamState::Active | StreamState::Updating | StreamState::Deleting => Ok(m),
+            StreamState::Creating => Err(self.not_found(name)),
+        }
+    }
+
+    pub(super) fn record_limit(m: &StreamMeta) -> usize {
+        m.max_record_size_kib as usize * 1024
+    }
+
+    pub(super) fn record_too_large(&self, name: &str, size: usize, m: &StreamMeta) -> StreamsError {
+        StreamsError::InvalidArgument(format!(
+            "Record size {size} bytes (data plus partition key) exceeds the maximum record size of {} KiB for stream {name} under account {}.",
+            m.max_record_size_kib, self.cfg.account_id
+        ))
+    }
+
+    pub(super) fn seq_of(m: &StreamView, shard_index: u32, offset: u64, ts_ms: i64) -> String {
+        let created = m
+            .shard(shard_index)
+            .map(|s| s.created_ms)
+            .unwrap_or(m.created_ms);
+        seqnum::encode(SeqParts {
+            shard_create_secs: secs(created),
+            shard_index,
+            seq_index: offset,
+            record_secs: secs(ts_ms),
+        })
+    }
+
+    /// AWS's throttling message, for writes and reads alike.
+    pub(super) fn rate_exceeded(&self, name: &str, index: u32) -> String {
+        format!(
+            "Rate exceeded for shard {} in stream {name} under account {}.",
+            shard_id(index),
+            self.cfg.account_id
+        )
+    }
+
+    /// Takes one record of `bytes` from its shard's write buckets (always true with limits off).
+    pub(super) fn admit_write(&self, log: &ShardHandle, now: i64, bytes: usize) -> bool {
+        !self.cfg.throughput_limits || log.limiter().admit_write(now, bytes as u64)
+    }
+
+    pub async fn put_record(&self, input: PutRecordInput) -> Result<PutRecordOutput, StreamsError> {
+        let started = std::time::Instant::now();
+        let (name, stream) = self.lookup_ref(&input.stream)?;
+        let m = self.writable(&name, &stream)?;
+        if let Some(seq) = &input.sequence_number_for_ordering {
+            if seqnum::decode(seq).is_none() {
+                return Err(StreamsError::InvalidArgument(format!(
+                    "ExclusiveMinimumSequenceNumber {seq} used in PutRecord on stream {name} under account {} is invalid.",
+                    self.cfg.account_id
+                )));
+            }
+        }
+        let size = input.data.len() + input.partition_key.len();
+        if size > Self::record_limit(&m) {
+            return Err(self.record_too_large(&name, size, &m));
+        }
+        let record = Arc::new((input.partition_key, input.data));
+        let mut m = m;
+        for _ in 0..RESHARD_RETRIES {
+            let (index, log) = self.route(
+                &name,
+                &stream,
+                &m,
+                &record.0,
+                input.explicit_hash_key.as_deref(),
+            )?;
+            let now = self.now_ms();
+            if !self.admit_write(&log, now, size) {
+                stream.metrics.write_throttled.add(1);
+                log.metrics.write_throttled.add(1);
+                return Err(StreamsError::ProvisionedThroughputExceeded(
+                    self.rate_exceeded(&name, index),
+                ));
+            }
+            let r = record.clone();
+            let appended = tokio::task::spawn_blocking(move || {
+                log.append(now, &[(r.0.as_bytes(), r.1.as_slice())])
+            })
+            .await
+            .map_err(|e| StreamsError::Internal(format!("blocking task failed: {e}")))?;
+            match appended {
+                Ok(info) => {
+                    stream.metrics.put_record_ok(size, started);
+                    return Ok(PutRecordOutput {
+                        shard_id: shard_id(index),
+                        sequence_number: Self::seq_of(
+                            &m,
+                            index,
+                            info.first_offset,
+                            info.timestamp_ms,
+                        ),
+                        encryption_type: m.encryption_key.as_ref().map(|_| "KMS".to_string()),
+                    });
+                }
+                Err(AppendError::Closed) => m = self.after_reshard(&name, &stream)?,
+                Err(AppendError::Log(e)) => return Err(e.into()),
+            }
+        }
+        Err(StreamsError::Internal(format!(
+            "stream {name} kept resharding under a PutRecord"
+        )))
+    }
+
+    /// Waits for an in-progress reshard to publish its shard map, then returns it.
+    pub(super) fn after_reshard(
+        &self,
+        name: &str,
+        stream: &LiveStream,
+    ) -> Result<Arc<StreamView>, StreamsError> {
+        drop(stream.write.lock());
+        self.writable(name, stream)
+    }
+
+    pub async fn put_records(
+        &self,
+        input: PutRecordsInput,
+    ) -> Result<PutRecordsOutput, StreamsError> {
+        let started = std::time::Instant::now();
+        let (name, stream) = self.lookup_ref(&input.stream)?;
+        let (outcomes, m) = self
+            .append_entries(&name, &stream, Arc::new(input.records), started)
+            .await?;
+        let mut failed = 0;
+        let results: Vec<PutRecordsResultEntry> = outcomes
+            .into_iter()
+            .map(|o| match o {
+                Ok(a) => PutRecordsResultEntry {
+                    shard_id: Some(a.shard_id),
+                    sequence_number: Some(a.sequence_number),
+                    ..Default::default()
+                },
+                Err(e) => {
+                    failed += 1;
+                    let (code, message) = match e {
+                        StreamsError::ProvisionedThroughputExceeded(msg) => {
+                            ("ProvisionedThroughputExceededException", msg)
+                        }
+                        _ => ("InternalFailure", "Internal service failure.".to_string()),
+                    };
+                    PutRecordsResultEntry {
+                        error_code: Some(code.into()),
+                        error_message: Some(message),
+                        ..Default::default()
+                    }
+                }
+            })
+            .collect();
+        Ok(PutRecordsOutput {
+            failed_record_count: failed,
+            records: results,
+            encryption_type: m.encryption_key.as_ref().map(|_| "KMS".to_string()),
+        })
+    }
+
+    /// PutRecords' record path, shared with [`Engine::append`]: checks sizes
+    /// (a failure rejects the whole request), routes each record, takes it from
+    /// its shard's write buckets, appends one batch per shard in parallel and
+    /// waits for durability. A record fails alone with
+    /// `ProvisionedThroughputExceeded` or `Internal`; records that race a
+    /// reshard are routed again. Returns the outcomes in request order and the
+    /// shard map they were written under. Counts the PutRecords metrics.
+    pub(super) async fn append_entries(
+        &self,
+        name: &str,
+        stream: &Arc<LiveStream>,
+        records: Arc<Vec<PutRecordsEntry>>,
+        started: std::time::Instant,
+    ) -> Result<(Vec<Result<Appended, StreamsError>>, Arc<StreamView>), StreamsError> {
+        let m = self.writable(name, stream)?;
+        let limit = Self::record_limit(&m);
+        let mut total = 0usize;
+        for r in records.iter() {
+            let size = r.data.len() + r.partition_key.len();
+            if size > limit {
+                return Err(self.record_too_large(name, size, &m));
+            }
+            total += size;
+        }
+        if total > PUT_RECORDS_MAX_BYTES {
+            return Err(StreamsError::InvalidArgument(format!(
+                "Records size exceeds 10 MB limit: request for stream {name} under account {} carries {total} bytes.",
+                self.cfg.account_id
+            )));
+        }
+        let internal = || StreamsError::Internal("Internal service failure.".into());
+        let mut results: Vec<Option<Result<Appended, StreamsError>>> =
+            (0..records.len()).map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..records.len()).collect();
+        let mut m = m;
+        for attempt in 0..RESHARD_RETRIES {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                m = self.after_reshard(name, stream)?;
+            }
+            // Group by shard, keeping request order within each shard; one log batch per shard.
+            let mut groups: BTreeMap<u32, (Arc<ShardHandle>, Vec<usize>)> = BTreeMap::new();
+            // Route everything first: a request rejected as a whole takes no throughput.
+            let mut routed = Vec::with_capacity(pending.len());
+            for &i in &pending {
+                let r = &records[i];
+                routed.push((
+                    i,
+                    self.route(
+                        name,
+                        stream,
+                        &m,
+                        &r.partition_key,
+                        r.explicit_hash_key.as_deref(),
+                    )?,
+                ));
+            }
+            pending.clear();
+            let now = self.now_ms();
+            // In request order, each record against its own shard's buckets;
+            // only admitted records are appended.
+            for (i, (index, log)) in routed {
+                let r = &records[i];
+                if !self.admit_write(&log, now, r.data.len() + r.partition_key.len()) {
+                    log.metrics.write_throttled.add(1);
+                    results[i] = Some(Err(StreamsError::ProvisionedThroughputExceeded(
+                        self.rate_exceeded(name, index),
+                    )));
+                    continue;
+                }
+                groups
+                    .entry(index)
+                    .or_insert_with(|| (log, Vec::new()))
+                    .1
+                    .push(i);
+            }
+            let mut tasks = Vec::with_capacity(groups.len());
+            for (index, (log, positions)) in groups {
+                let records = records.clone();
+                tasks.push(tokio::task::spawn_blocking(move || {
+                    let batch: Vec<(&[u8], &[u8])> = positions
+                        .iter()
+                        .map(|&i| {
+                            (
+                                records[i].partition_key.as_bytes(),
+                                records[i].data.as_slice(),
+                            )
+                        })
+                        .collect();
+                    let res = log.append(now, &batch);
+                    (index, positions, res)
+                }));
+            }
+            for t in tasks {
+                let (index, positions, res) =
+                    t.await.map_err(|e| StreamsError::Internal(e.to_string()))?;
+                match res {
+                    Ok(info) => {
+                        let id = shard_id(index);
+                        for (k, &i) in positions.iter().enumerate() {
+                            results[i] = Some(Ok(Appended {
+                                shard_id: id.clone(),
+                                sequence_number: Self::seq_of(
+                                    &m,
+                                    index,
+                                    info.first_offset + k as u64,
+                                    info.timestamp_ms,
+                                ),
+                            }));
+                        }
+                    }
+                    // The shard closed under us: those records go to its children next round.
+                    Err(AppendError::Closed) => pending.extend(positions),
+                    Err(AppendError::Log(e)) => {
+                        tracing::error!(stream = name, shard = index, error = %e, "append failed");
+                        for &i in &positions {
+                            results[i] = Some(Err(internal()));
+                        }
+                    }
+                }
+            }
+        }
+        let outcomes: Vec<_> = results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(internal())))
+            .collect();
+        self.count_put_records(stream, &records, &outcomes, started);
+        Ok((outcomes, m))
+    }
+
+    pub(super) fn shard_not_found(&self, name: &str, id: &str) -> StreamsError {
+        StreamsError::ResourceNotFound(format!(
+            "Shard {id} in stream {name} under account {} does not exist",
+            self.cfg.account_id
+        ))
+    }
+
+    /// First offset still within retention. It may read the log's first
+    /// batch headers, so it runs on the blocking pool.
+    pub(super) async fn trim_horizon(
+        &self,
+        m: &StreamMeta,
+        log: &Arc<ShardHandle>,
+    ) -> Result<u64, StreamsError> {
+        let cutoff = self.now_ms() - i64::from(m.retention_hours) * 3_600_000;
+        let log = log.clone();
+        blocking(move || Ok(log.offset_for_timestamp(cutoff)?.max(log.start_offset()))).await
+    }
+
+    /// Where a read starting at `kind` begins in the shard's log: what
+    /// GetShardIterator encodes and what [`Engine::read`] starts from.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn start_offset(
+        &self,
+        name: &str,
+        m: &StreamView,
+        shard: &ShardMeta,
+        log: &Arc<ShardHandle>,
+        kind: ShardIteratorType,
+        seq: Option<&str>,
+        ts: Option<i64>,
+        now: i64,
+    ) -> Result<u64, StreamsError> {
+        let acct = &self.cfg.account_id;
+        let index = shard.index;
+        let id = shard_id(index);
+        Ok(match kind {
+            ShardIteratorType::AtSequenceNumber | ShardIteratorType::AfterSequenceNumber => {
+                let seq = seq.unwrap_or("");
+                let p = seqnum::decode(seq).ok_or_else(|| {
+                    StreamsError::InvalidArgument(format!(
+                        "StartingSequenceNumber {seq} used in GetShardIterator on shard {id} in stream {name} under account {acct} is invalid."
+                    ))
+                })?;
+                if p.shard_index != index {
+                    return Err(StreamsError::InvalidArgument(format!(
+                        "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {id}",
+                        shard_id(p.shard_index)
+                    )));
+                }
+                if p.shard_create_secs != secs(shard.created_ms) {
+                    return Err(StreamsError::InvalidArgument(format!(
+                        "StartingSequenceNumber {seq} used in GetShardIterator on shard {id} in stream {name} under account {acct} is invalid because it did not come from this stream."
+                    )));
+                }
+                if p.seq_index == MAX_SEQ_INDEX {
+                    shard.end_offset.unwrap_or_else(|| log.end_offset())
+                } else if kind == ShardIteratorType::AtSequenceNumber
+                    || subscribe::before_first(&p, shard)
+                {
+                    p.seq_index
+                } else {
+                    p.seq_index + 1
+                }
+            }
+            ShardIteratorType::TrimHorizon => self.trim_horizon(m, log).await?,
+            ShardIteratorType::Latest => shard.end_offset.unwrap_or_else(|| log.end_offset()),
+            ShardIteratorType::AtTimestamp => {
+                let ts = ts.unwrap_or(now);
+                if ts > now {
+                    return Err(StreamsError::InvalidArgument(format!(
+                        "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {ts}, currentTimestampInMillis: {now}"
+                    )));
+                }
+                let l = log.clone();
+                let at = blocking(move || Ok(l.offset_for_timestamp(ts)?)).await?;
+                at.max(self.trim_horizon(m, log).await?)
+            }
+        })
+    }
+
+    pub async fn get_shard_iterator(
+        &self,
+        input: GetShardIteratorInput,
+    ) -> Result<GetShardIteratorOutput, StreamsError> {
+        let name = self.resolve_name(&input.stream)?;
+        let acct = &self.cfg.account_id;
+        let raw = input.shard_id.as_str();
+        let index = parse_shard_id(raw).ok_or_else(|| {
+            StreamsError::ResourceNotFound(format!(
+                "Could not find shard {raw} in stream {name} under account {acct}."
+            ))
+        })?;
+        let id = shard_id(index);
+        let stream = self.lookup(&name).map_err(|e| match e {
+            StreamsError::ResourceNotFound(_) => self.shard_not_found(&name, &id),
+            e => e,
+        })?;
+        let m = stream.view();
+        let shard = m
+            .shards
+            .iter()
+            .find(|s| s.index == index)
+            .filter(|_| m.state != StreamState::Creating)
+            .ok_or_else(|| self.shard_not_found(&name, &id))?
+            .clone();
+        let log = stream
+            .log(index)
+            .ok_or_else(|| self.shard_not_found(&name, &id))?;
+        check_iterator_arguments(&input)?;
+        let now = self.now_ms();
+        let offset = self
+            .start_offset(
+                &name,
+                &m,
+                &shard,
+                &log,
+                input.iterator_type,
+                input.starting_sequence_number.as_deref(),
+                input.timestamp.map(|t| t.0),
+                now,
+            )
+            .await?;
+        Ok(GetShardIteratorOutput {
+            shard_iterator: IteratorToken {
+                stream_name: name,
+                stream_uid: m.uid.clone(),
+                shard_index: index,
+                offset,
+                issued_ms: now,
+            }
+            .encode(),
+        })
+    }
+
+    /// GetRecords' read, shared with [`Engine::read`]: the read-rate check
+    /// (limits on), records from `from` (clamped to the trim horizon) up to
+    /// the shard's end, the read charged afterwards, and metrics.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn read_shard(
+        &self,
+        name: &str,
+        stream: &LiveStream,
+        m: &StreamView,
+        shard: &ShardMeta,
+        log: &Arc<ShardHandle>,
+        from: u64,
+        limit: usize,
+        max_bytes: usize,
+        now: i64,
+        started: std::time::Instant,
+    ) -> Result<ShardRead, StreamsError> {
+        let limited = self.cfg.throughput_limits;
+        if limited && !log.limiter().admit_read(now) {
+            stream.metrics.read_throttled.add(1);
+            log.metrics.read_throttled.add(1);
+            return Err(StreamsError::ProvisionedThroughputExceeded(
+                self.rate_exceeded(name, shard.index),
+            ));
+        }
+        let cutoff = self.now_ms() - i64::from(m.retention_hours) * 3_600_000;
+        let end_limit = shard.end_offset;
+        let l = log.clone();
+        // One trip to the blocking pool: the trim horizon may read batch headers too.
+        let (start, stored): (u64, Vec<StoredRecord>) = blocking(move || {
+            let trim = l.offset_for_timestamp(cutoff)?.max(l.start_offset());
+            let start = from.max(trim);
+            let mut v = l.read(start, limit, max_bytes)?;
+            if let Some(end) = end_limit {
+                v.retain(|r| r.offset < end);
+            }
+            Ok((start, v))
+        })
+        .await?;
+        let bytes: usize = stored.iter().map(|r| r.key.len() + r.value.len()).sum();
+        if limited {
+            // Charged after the fact; a big read leaves debt that blocks the next ones.
+            log.limiter().charge_read(self.now_ms(), bytes as u64);
+        }
+        let next_offset = stored.last().map(|r| r.offset + 1).unwrap_or(start);
+        let tip = shard.end_offset.unwrap_or_else(|| log.end_offset());
+        let millis_behind = match stored.last() {
+            Some(last) if next_offset < tip => (now - last.timestamp_ms).max(0),
+            _ => 0,
+        };
+        stream
+            .metrics
+            .get_records_ok(stored.len(), bytes as u64, millis_behind, started);
+        // AWS's shard IteratorAgeMilliseconds: the age of the last record read.
+        let age = stored.last().map_or(0, |r| (now - r.timestamp_ms).max(0));
+        log.metrics.read(stored.len(), bytes as u64, age);
+        let at_end = shard.end_offset.is_some_and(|end| next_offset >= end);
+        Ok(ShardRead {
+            stored,
+            next_offset,
+            millis_behind,
+            at_end,
+        })
+    }
+
+    pub async fn get_records(
+        &self,
+        input: GetRecordsInput,
+    ) -> Result<GetRecordsOutput, StreamsError> {
+        let started = std::time::Instant::now();
+        let invalid = || StreamsError::InvalidArgument("Invalid ShardIterator.".into());
+        let tok = IteratorToken::decode(&input.shard_iterator).ok_or_else(invalid)?;
+        let now = self.now_ms();
+        if tok.issued_ms > now + 60_000 {
+            return Err(invalid());
+        }
+        if now - tok.issued_ms > TOKEN_LIFETIME_MS {
+            return Err(StreamsError::ExpiredIterator(format!(
+                "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of {TOKEN_LIFETIME_MS} milliseconds.",
+                amz_date(tok.issued_ms),
+                amz_date(now)
+            )));
+        }
+        if let Some(arn) = &input.stream_arn {
+            if self.name_from_arn(arn)? != tok.stream_name {
+                return Err(invalid());
+            }
+        }
+        let id = shard_id(tok.shard_index);
+        let stream = self.lookup(&tok.stream_name).map_err(|e| match e {
+            StreamsError::ResourceNotFound(_) => self.shard_not_found(&tok.stream_name, &id),
+            e => e,
+        })?;
+        let m = stream.view();
+        if m.uid != tok.stream_uid {
+            return Err(self.shard_not_found(&tok.stream_name, &id));
+        }
+        let shard = m
+            .shards
+            .iter()
+            .find(|s| s.index == tok.shard_index)
+            .cloned()
+            .ok_or_else(|| self.shard_not_found(&tok.stream_name, &id))?;
+        let log = stream
+            .log(tok.shard_index)
+            .ok_or_else(|| self.shard_not_found(&tok.stream_name, &id))?;
+        let limit = input.limit.unwrap_or(10_000).clamp(1, 10_000) as usize;
+        let ShardRead {
+            stored,
+            next_offset,
+            millis_behind,
+            at_end,
+        } = self
+            .read_shard(
+                &tok.stream_name,
+                &stream,
+                &m,
+                &shard,
+                &log,
+                tok.offset,
+                limit,
+                GET_RECORDS_MAX_BYTES,
+                now,
+                started,
+            )
+            .await?;
+        let records = stored
+            .into_iter()
+            .map(|r| Record {
+                sequence_number: Self::seq_of(&m, tok.shard_index, r.offset, r.timestamp_ms),
+                approximate_arrival_timestamp: Timestamp(r.timestamp_ms),
+                data: Blob(r.value),
+                partition_key: String::from_utf8(r.key).unwrap_or_default(),
+                encryption_type: m.encryption_key.as_ref().map(|_| "KMS".to_string()),
+            })
+            .collect();
+        // At the end of a closed shard: no next iterator, and the children instead.
+        if at_end {
+            let children = child_shards(&m, shard.index);
+            return Ok(GetRecordsOutput {
+                records,
+                next_shard_iterator: None,
+                millis_behind_latest: 0,
+                child_shards: Some(children),
+            });
+        }
+        Ok(GetRecordsOutput {
+            records,
+            next_shard_iterator: Some(
+                IteratorToken {
+                    offset: next_offset,
+                    issued_ms: now,
+                    ..tok
+                }
+                .encode(),
+            ),
+            millis_behind_latest: millis_behind,
+            child_shards: None,
+        })
+    }
+}
+
+/// The children of a closed shard, each naming its parents: what GetRecords
+/// and SubscribeToShard return at the shard's end.
+/// What [`Engine::read_shard`] read, and where the next read starts.
+pub(super) struct ShardRead {
+    pub stored: Vec<StoredRecord>,
+    pub next_offset: u64,
+    pub millis_behind: i64,
+    /// The shard is closed and every record in it has been read.
+    pub at_end: bool,
+}
+
+/// One appended record's place, as PutRecords reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub shard_id: String,
+    pub sequence_number: String,
+}
+
+pub(super) fn child_shards(m: &StreamMeta, parent: u32) -> Vec<ChildShard> {
+    m.shards
+        .iter()
+        .filter(|c| c.parent == Some(parent) || c.adjacent_parent == Some(parent))
+        .map(|c| ChildShard {
+            shard_id: shard_id(c.index),
+            parent_shards: c
+                .parent
+                .iter()
+                .chain(c.adjacent_parent.iter())
+                .map(|p| shard_id(*p))
+                .collect(),
+            hash_key_range: HashKeyRange {
+                starting_hash_key: c.starting_hash_key.clone(),
+                ending_hash_key: c.ending_hash_key.clone(),
+            },
+        })
+        .collect()
+}
+
+/// AWS checks these after finding the stream and shard (kinesalite's tests).
+pub(super) fn check_iterator_arguments(input: &GetShardIteratorInput) -> Result<(), StreamsError> {
+    use ShardIteratorType as T;
+    const MISMATCH: &str = "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber.";
+    let kind = input.iterator_type.as_str();
+    match (input.iterator_type, &input.starting_sequence_number) {
+        (T::TrimHorizon | T::Latest, Some(_)) => Err(StreamsError::InvalidArgument(format!(
+            "{MISMATCH} Request specified {kind} and also a StartingSequenceNumber."
+        ))),
+        (T::AtSequenceNumber | T::AfterSequenceNumber, None) => Err(StreamsError::InvalidArgument(format!(
+            "{MISMATCH} Request specified {kind} and no StartingSequenceNumber."
+        ))),
+        (T::AtTimestamp, _) if input.timestamp.is_none() => Err(StreamsError::InvalidArgument(
+            "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `Thu Jan 22 01:22:02 UTC 2015`, the date format of AWS's iterator messages.
+pub(super) fn amz_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%a %b %d %H:%M:%S UTC %Y").to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amz_date_format() {
+        assert_eq!(amz_date(1421889722000), "Thu Jan 22 01:22:02 UTC 2015");
+    }
+}

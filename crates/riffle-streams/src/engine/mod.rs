@@ -1,0 +1,789 @@
+//! The engine: live streams over durable metadata and per-shard logs.
+//!
+//! Concurrency: the stream map is behind a `RwLock`; each stream's metadata
+//! behind its own `Mutex`, held only for in-memory work and metadata commits
+//! (never across a log append). Appends and reads run on the blocking pool,
+//! where the log's group commit lets concurrent producers share fsyncs.
+//! Control-plane file and database work (opening a new stream's logs, redb
+//! commits, removing a deleted stream's tree, applying a reshard, retention
+//! sweeps) never runs on an async worker: CreateStream and DeleteStream hand
+//! it to the blocking pool, and the sync paths (lazy transitions, metadata
+//! commits) go through `off_worker`. The stream map's lock is never held
+//! across an fsync or a directory operation.
+//!
+//! Layout: this module holds the engine's state, startup and lifecycle;
+//! `control` the stream/shard control plane, `data` the record path, `tags`,
+//! `tokens` (pagination), `arn`, and one module per feature (consumers,
+//! subscribe, reshard, autoscale, settings, observe).
+
+pub mod api;
+pub mod arn;
+mod autoscale;
+mod consumers;
+mod control;
+mod data;
+mod observe;
+mod reshard;
+mod settings;
+mod subscribe;
+mod tags;
+mod tokens;
+
+pub use subscribe::Subscription;
+
+use data::child_shards;
+use tags::{validate_tag_keys, validate_tags};
+use tokens::{filter_code, PageToken, ShardPageToken};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::StreamsError;
+use crate::hashing::{even_ranges, parse_hash_key, partition_key_hash};
+use crate::iterator::IteratorToken;
+use crate::seqnum::{self, SeqParts, MAX_SEQ_INDEX};
+use crate::shard::{AppendError, ShardHandle};
+use parking_lot::{Mutex, RwLock};
+use riffle_log::{LogConfig, ShardLog, StoredRecord};
+use riffle_meta::{MetaStore, RedbStore, ShardMeta, StreamMeta, StreamState};
+use riffle_model::*;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How long shard iterators and pagination tokens stay valid.
+const TOKEN_LIFETIME_MS: i64 = 300_000;
+/// GetRecords answers at most this many bytes of data and keys.
+const GET_RECORDS_MAX_BYTES: usize = 10 * 1024 * 1024;
+/// PutRecords accepts at most this many bytes of data and keys per request.
+const PUT_RECORDS_MAX_BYTES: usize = 10 * 1024 * 1024;
+const MAX_TAGS: usize = 50;
+const MIN_RETENTION: i64 = 24;
+const MAX_RETENTION: i64 = 8760;
+/// How often a write is routed again when a reshard closes its shard under it.
+const RESHARD_RETRIES: usize = 8;
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub account_id: String,
+    /// How long CREATING, UPDATING and DELETING last; 0 makes them immediate.
+    pub transition_delay_ms: u64,
+    pub log: LogConfig,
+    pub shard_limit: i64,
+    pub on_demand_stream_limit: i64,
+    /// Enforce AWS's per-shard data-plane limits (1 MiB/s and 1,000 records/s
+    /// in, 2 MiB/s and 5 GetRecords/s out); see `throttle`.
+    pub throughput_limits: bool,
+    /// Enhanced fan-out consumers per stream (AWS: 20; 50 with On-demand Advantage).
+    pub max_consumers_per_stream: usize,
+    /// A SubscribeToShard stream ends cleanly after this long (AWS: 5 minutes).
+    pub subscription_lifetime_ms: u64,
+    /// An idle subscription sends an empty event carrying its continuation this often.
+    pub subscription_heartbeat_ms: u64,
+    /// Per consumer per shard read pacing (AWS: 2 MiB/s).
+    pub subscription_read_bytes_per_sec: u64,
+    /// A second subscription for the same consumer and shard within this long of
+    /// the first is refused; later it takes over (AWS: 5 s).
+    pub subscription_exclusive_ms: u64,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            transition_delay_ms: 500,
+            log: LogConfig::default(),
+            shard_limit: 20_000,
+            on_demand_stream_limit: 50,
+            throughput_limits: true,
+            max_consumers_per_stream: 20,
+            subscription_lifetime_ms: 300_000,
+            subscription_heartbeat_ms: 2_000,
+            subscription_read_bytes_per_sec: 2 * 1024 * 1024,
+            subscription_exclusive_ms: 5_000,
+        }
+    }
+}
+
+/// Figures for startup banners and metrics.
+#[derive(Clone, Debug, Default)]
+pub struct EngineStats {
+    pub streams: usize,
+    pub shards: usize,
+    pub disk_bytes: u64,
+}
+
+/// An immutable snapshot of a stream's metadata plus what the record path
+/// derives from it. Requests take an `Arc` of it and never hold a lock.
+struct StreamView {
+    meta: StreamMeta,
+    /// Open shards' hash ranges, sorted by start: (start, end, shard index).
+    routes: Vec<(u128, u128, u32)>,
+}
+
+impl StreamView {
+    fn new(meta: StreamMeta) -> StreamView {
+        let mut routes: Vec<(u128, u128, u32)> = meta
+            .shards
+            .iter()
+            .filter(|s| is_open(s))
+            .filter_map(|s| {
+                Some((
+                    s.starting_hash_key.parse().ok()?,
+                    s.ending_hash_key.parse().ok()?,
+                    s.index,
+                ))
+            })
+            .collect();
+        routes.sort_unstable();
+        StreamView { meta, routes }
+    }
+
+    /// The open shard whose hash range holds `hash`.
+    fn route(&self, hash: u128) -> Option<u32> {
+        let i = self.routes.partition_point(|r| r.0 <= hash);
+        let (start, end, index) = *self.routes.get(i.checked_sub(1)?)?;
+        (start <= hash && hash <= end).then_some(index)
+    }
+
+    fn shard(&self, index: u32) -> Option<&ShardMeta> {
+        // Shards are appended in index order.
+        let i = self
+            .meta
+            .shards
+            .binary_search_by_key(&index, |s| s.index)
+            .ok()?;
+        self.meta.shards.get(i)
+    }
+}
+
+impl std::ops::Deref for StreamView {
+    type Target = StreamMeta;
+    fn deref(&self) -> &StreamMeta {
+        &self.meta
+    }
+}
+
+struct LiveStream {
+    /// Serialises metadata changes (read, modify, persist, publish).
+    write: Mutex<()>,
+    view: RwLock<Arc<StreamView>>,
+    logs: RwLock<HashMap<u32, Arc<ShardHandle>>>,
+    dir: PathBuf,
+    metrics: Arc<crate::metrics::StreamMetrics>,
+}
+
+impl LiveStream {
+    fn log(&self, index: u32) -> Option<Arc<ShardHandle>> {
+        self.logs.read().get(&index).cloned()
+    }
+
+    fn view(&self) -> Arc<StreamView> {
+        self.view.read().clone()
+    }
+}
+
+pub struct Engine {
+    cfg: EngineConfig,
+    meta: Arc<dyn MetaStore>,
+    clock: Arc<dyn Clock>,
+    streams: StreamMap,
+    /// Live SubscribeToShard streams, one per consumer and shard.
+    subs: Arc<subscribe::Registry>,
+    /// On-demand autoscaler's last write-counter samples.
+    autoscale_samples: Mutex<autoscale::Samples>,
+}
+
+fn shard_id(index: u32) -> String {
+    format!("shardId-{index:012}")
+}
+
+fn is_open(s: &ShardMeta) -> bool {
+    s.closed_ms.is_none()
+}
+
+fn secs(ms: i64) -> u64 {
+    (ms.max(0) / 1000) as u64
+}
+
+fn open_log_at(
+    cfg: &LogConfig,
+    dir: &Path,
+    index: u32,
+    closed: bool,
+) -> Result<Arc<ShardHandle>, StreamsError> {
+    let log = ShardLog::open(&dir.join(format!("{index:012}")), cfg.clone())?;
+    Ok(Arc::new(ShardHandle::new(log, closed)))
+}
+
+fn open_stream_at(
+    cfg: &LogConfig,
+    dir: PathBuf,
+    m: StreamMeta,
+) -> Result<Arc<LiveStream>, StreamsError> {
+    let mut logs = HashMap::new();
+    for s in &m.shards {
+        logs.insert(
+            s.index,
+            open_log_at(cfg, &dir, s.index, s.closed_ms.is_some())?,
+        );
+    }
+    Ok(Arc::new(LiveStream {
+        write: Mutex::new(()),
+        view: RwLock::new(Arc::new(StreamView::new(m))),
+        logs: RwLock::new(logs),
+        dir,
+        metrics: Arc::default(),
+    }))
+}
+
+/// The live streams by name. Shared (`Arc`) so that work moved to the
+/// blocking pool can publish or unpublish a stream itself, and so finish even
+/// if the request that started it is dropped.
+type StreamMap = Arc<RwLock<BTreeMap<String, Arc<LiveStream>>>>;
+
+/// Deletes a stream's metadata (one commit) and then unpublishes it; returns
+/// its directory, for the caller to remove without holding anything. Blocking.
+fn delete_committed(
+    meta: &dyn MetaStore,
+    streams: &RwLock<BTreeMap<String, Arc<LiveStream>>>,
+    name: &str,
+    stream: &Arc<LiveStream>,
+) -> Result<PathBuf, StreamsError> {
+    meta.delete_stream(name)?;
+    {
+        let mut streams = streams.write();
+        if streams.get(name).is_some_and(|s| Arc::ptr_eq(s, stream)) {
+            streams.remove(name);
+        }
+    }
+    stream.logs.write().clear();
+    tracing::info!(stream = name, "stream deleted");
+    Ok(move_to_trash(&stream.dir))
+}
+
+/// Stream folders: `streams/<name>-<uid>/<shard:012>/`.
+const STREAMS_DIR: &str = "streams";
+/// Trees of deleted streams on their way out (emptied at start).
+const TRASH_DIR: &str = "trash";
+/// Folders found under `streams/` that no stream owns; kept for an operator.
+const QUARANTINE_DIR: &str = "quarantine";
+
+/// Makes a directory's entries (files or folders just created or renamed in
+/// it) durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Creates a stream's folder durably: its shard folders' entries, then the
+/// folder's own entry in `streams/`. Blocking.
+fn sync_new_stream_dir(dir: &Path) -> Result<(), StreamsError> {
+    let parent = dir.parent().unwrap_or(dir);
+    sync_dir(dir)
+        .and_then(|()| sync_dir(parent))
+        .map_err(|e| StreamsError::Internal(format!("cannot sync {}: {e}", dir.display())))
+}
+
+/// Moves a deleted stream's folder (`<data>/streams/<uid>`) to
+/// `<data>/trash/<uid>` with one rename, so that from here on it is known
+/// garbage, and returns where it now is. On failure it stays where it was
+/// (and the next start quarantines it).
+fn move_to_trash(dir: &Path) -> PathBuf {
+    let (Some(streams), Some(uid)) = (dir.parent(), dir.file_name()) else {
+        return dir.to_path_buf();
+    };
+    let Some(data) = streams.parent() else {
+        return dir.to_path_buf();
+    };
+    let trash = data.join(TRASH_DIR);
+    let to = trash.join(uid);
+    match std::fs::create_dir_all(&trash).and_then(|()| std::fs::rename(dir, &to)) {
+        Ok(()) => {
+            if let Err(e) = sync_dir(streams) {
+                tracing::warn!(dir = %streams.display(), error = %e, "fsync after moving a deleted stream to trash failed");
+            }
+            to
+        }
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not move a deleted stream's data to trash");
+            }
+            dir.to_path_buf()
+        }
+    }
+}
+
+/// Removes what deletions left in `trash/` (they committed). Blocking.
+fn empty_trash(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir.join(TRASH_DIR)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        tracing::info!(dir = %e.path().display(), "removing data of a deleted stream");
+        remove_stream_dir(&e.path());
+    }
+}
+
+/// Moves folders under `streams/` that no stream in the metadata owns to
+/// `quarantine/`, with a warning: they may be data the metadata lost (never
+/// deleted here), or an interrupted CreateStream. Blocking.
+fn quarantine_unknown(data_dir: &Path, known_uids: &std::collections::HashSet<String>) {
+    let streams = data_dir.join(STREAMS_DIR);
+    let Ok(entries) = std::fs::read_dir(&streams) else {
+        return;
+    };
+    let quarantine = data_dir.join(QUARANTINE_DIR);
+    let mut moved = false;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if known_uids.contains(&name) {
+            continue;
+        }
+        let mut to = quarantine.join(&name);
+        let mut n = 1;
+        while to.exists() {
+            to = quarantine.join(format!("{name}.{n}"));
+            n += 1;
+        }
+        match std::fs::create_dir_all(&quarantine).and_then(|()| std::fs::rename(e.path(), &to)) {
+            Ok(()) => {
+                moved = true;
+                tracing::warn!(from = %e.path().display(), to = %to.display(), "a folder under streams/ belongs to no stream in the metadata; moved to quarantine");
+            }
+            Err(err) => {
+                tracing::warn!(dir = %e.path().display(), error = %err, "a folder under streams/ belongs to no stream in the metadata and could not be quarantined; left in place")
+            }
+        }
+    }
+    if moved {
+        for d in [&quarantine, &streams] {
+            if let Err(e) = sync_dir(d) {
+                tracing::warn!(dir = %d.display(), error = %e, "fsync after quarantining failed");
+            }
+        }
+    }
+}
+
+/// Runs blocking work (an fsync, a metadata commit, opening logs) from sync
+/// code that may be on an async worker: there, `block_in_place` first hands
+/// the worker's other tasks to another thread, so requests are not stuck
+/// behind it. Elsewhere (the blocking pool, a current-thread runtime, no
+/// runtime) it just runs `f`.
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Removes a deleted stream's directory tree. A failure is only logged: the
+/// next start removes what is left. Blocking.
+fn remove_stream_dir(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted stream's data; it is removed at next start");
+        }
+    }
+}
+
+/// [`remove_stream_dir`] on the blocking pool when there is a runtime, so a
+/// lazily completed deletion does not make the request that noticed it wait.
+fn remove_in_background(dir: PathBuf) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn_blocking(move || remove_stream_dir(&dir));
+        }
+        Err(_) => remove_stream_dir(&dir),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StreamsError> + Send + 'static,
+) -> Result<T, StreamsError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StreamsError::Internal(format!("blocking task failed: {e}")))?
+}
+
+impl Engine {
+    /// Opens (or creates) the data directory, recovering every shard log.
+    pub fn open(cfg: EngineConfig) -> Result<Engine, StreamsError> {
+        Self::open_with_clock(cfg, Arc::new(SystemClock))
+    }
+
+    pub fn open_with_clock(
+        cfg: EngineConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, StreamsError> {
+        let streams_dir = cfg.data_dir.join(STREAMS_DIR);
+        let fresh = !streams_dir.exists();
+        std::fs::create_dir_all(&streams_dir)
+            .and_then(|()| {
+                if fresh {
+                    sync_dir(&cfg.data_dir)
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|e| {
+                StreamsError::Internal(format!("cannot create {}: {e}", streams_dir.display()))
+            })?;
+        let meta: Arc<dyn MetaStore> = Arc::new(RedbStore::open(&cfg.data_dir.join("meta.redb"))?);
+        let engine = Engine {
+            cfg,
+            meta,
+            clock,
+            streams: StreamMap::default(),
+            subs: Arc::default(),
+            autoscale_samples: Mutex::new(Default::default()),
+        };
+        // Deletions that committed before the process stopped: their trees
+        // were moved to `trash/` first, so everything there is known garbage.
+        empty_trash(&engine.cfg.data_dir);
+        let mut live = BTreeMap::new();
+        let mut known_uids = std::collections::HashSet::new();
+        for m in engine.meta.list_streams()? {
+            known_uids.insert(m.uid.clone());
+            // A listed shard without its directory lost its records: refuse to
+            // start rather than recreate it empty and serve a silent gap.
+            let dir = engine.stream_dir(&m.uid);
+            for s in &m.shards {
+                let shard_dir = dir.join(format!("{:012}", s.index));
+                if !shard_dir.is_dir() {
+                    return Err(StreamsError::Internal(format!(
+                        "stream {} (data {}): the directory of {} ({}) is missing; not starting rather than recreating it empty",
+                        m.name,
+                        dir.display(),
+                        shard_id(s.index),
+                        shard_dir.display()
+                    )));
+                }
+            }
+            let stream = engine.open_stream(m)?;
+            let name = stream.view().name.clone();
+            live.insert(name, stream);
+        }
+        *engine.streams.write() = live;
+        quarantine_unknown(&engine.cfg.data_dir, &known_uids);
+        engine.settle_all();
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    fn stream_dir(&self, uid: &str) -> PathBuf {
+        self.cfg.data_dir.join(STREAMS_DIR).join(uid)
+    }
+
+    /// Opens (creating or recovering) one shard's log. Blocking.
+    fn open_log(
+        &self,
+        dir: &Path,
+        index: u32,
+        closed: bool,
+    ) -> Result<Arc<ShardHandle>, StreamsError> {
+        open_log_at(&self.cfg.log, dir, index, closed)
+    }
+
+    /// Opens every shard log of a stream. Blocking: one directory and log per shard.
+    fn open_stream(&self, m: StreamMeta) -> Result<Arc<LiveStream>, StreamsError> {
+        open_stream_at(&self.cfg.log, self.stream_dir(&m.uid), m)
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let streams = self.streams.read();
+        let mut st = EngineStats {
+            streams: streams.len(),
+            ..Default::default()
+        };
+        for s in streams.values() {
+            let logs = s.logs.read();
+            st.shards += logs.len();
+            st.disk_bytes += logs.values().map(|l| l.disk_bytes()).sum::<u64>();
+        }
+        st
+    }
+
+    fn not_found(&self, name: &str) -> StreamsError {
+        StreamsError::ResourceNotFound(format!(
+            "Stream {name} under account {} not found.",
+            self.cfg.account_id
+        ))
+    }
+
+    // ------------------------------------------------------------ lifecycle
+
+    /// Completes timed transitions that are due. Cheap when nothing is pending.
+    /// Any request may get here (lookups settle lazily), so the work (metadata
+    /// commits, opening and syncing logs) runs off the async worker.
+    fn settle(&self, name: &str, stream: &Arc<LiveStream>) -> Result<bool, StreamsError> {
+        let now = self.now_ms();
+        let view = stream.view();
+        if !matches!(view.until_ms, Some(t) if t <= now) {
+            return Ok(true);
+        }
+        off_worker(|| {
+            if view.state == StreamState::Deleting {
+                let dir = self.finish_delete(name, stream)?;
+                remove_in_background(dir);
+                return Ok(false);
+            }
+            if view.pending_reshard.is_some() {
+                self.apply_reshard(name, stream)?;
+                return Ok(true);
+            }
+            self.update_meta(stream, |m| {
+                if m.state != StreamState::Deleting && matches!(m.until_ms, Some(t) if t <= now) {
+                    m.state = StreamState::Active;
+                    m.until_ms = None;
+                }
+                Ok(())
+            })?;
+            Ok(true)
+        })
+    }
+
+    /// [`delete_committed`] for this engine. Blocking.
+    fn finish_delete(&self, name: &str, stream: &Arc<LiveStream>) -> Result<PathBuf, StreamsError> {
+        delete_committed(&*self.meta, &self.streams, name, stream)
+    }
+
+    /// Applies every due transition; the server calls this on a timer.
+    pub fn settle_all(&self) {
+        let all: Vec<(String, Arc<LiveStream>)> = self
+            .streams
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (name, s) in all {
+            match self.settle(&name, &s) {
+                Ok(true) => {
+                    if let Err(e) = self.settle_consumers(&s) {
+                        tracing::warn!(stream = name, error = %e, "could not complete a consumer transition");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(stream = name, error = %e, "could not complete a stream transition")
+                }
+            }
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Result<Arc<LiveStream>, StreamsError> {
+        let stream = self
+            .streams
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| self.not_found(name))?;
+        if self.settle(name, &stream)? {
+            Ok(stream)
+        } else {
+            Err(self.not_found(name))
+        }
+    }
+
+    fn lookup_ref(&self, r: &StreamRef) -> Result<(String, Arc<LiveStream>), StreamsError> {
+        let name = self.resolve_name(r)?;
+        let s = self.lookup(&name)?;
+        Ok((name, s))
+    }
+
+    fn until(&self) -> (Option<i64>, bool) {
+        if self.cfg.transition_delay_ms == 0 {
+            (None, true)
+        } else {
+            (
+                Some(self.now_ms() + self.cfg.transition_delay_ms as i64),
+                false,
+            )
+        }
+    }
+
+    fn open_shard_count(&self) -> i64 {
+        self.streams
+            .read()
+            .values()
+            .map(|s| s.view().shards.iter().filter(|sh| is_open(sh)).count() as i64)
+            .sum()
+    }
+
+    // ------------------------------------------------------------ settings
+
+    /// Applies a metadata change atomically: in memory and in the store, or neither.
+    fn update_meta<T>(
+        &self,
+        stream: &LiveStream,
+        f: impl FnOnce(&mut StreamMeta) -> Result<T, StreamsError>,
+    ) -> Result<T, StreamsError> {
+        let _serialised = stream.write.lock();
+        let mut next = stream.view().meta.clone();
+        let out = f(&mut next)?;
+        // A redb commit (fsync): off the async worker. Only this stream's
+        // metadata changes wait on `write`; the record path never takes it.
+        off_worker(|| self.meta.put_stream(&next))?;
+        *stream.view.write() = Arc::new(StreamView::new(next));
+        Ok(out)
+    }
+
+    /// `update_meta` for changes AWS allows only on ACTIVE streams.
+    fn update_active<T>(
+        &self,
+        name: &str,
+        stream: &LiveStream,
+        f: impl FnOnce(&mut StreamMeta) -> Result<T, StreamsError>,
+    ) -> Result<T, StreamsError> {
+        self.update_meta(stream, |m| {
+            self.require_active(name, m)?;
+            f(m)
+        })
+    }
+
+    fn require_active(&self, name: &str, m: &StreamMeta) -> Result<(), StreamsError> {
+        if m.state == StreamState::Active {
+            Ok(())
+        } else {
+            Err(StreamsError::ResourceInUse(format!(
+                "Stream {name} under account {} not ACTIVE, instead in state {}",
+                self.cfg.account_id,
+                Self::status(m).as_str()
+            )))
+        }
+    }
+
+    // ------------------------------------------------------------ maintenance
+
+    fn enforce_retention_for(&self, stream: &LiveStream) -> u64 {
+        let retention_ms = i64::from(stream.view().retention_hours) * 3_600_000;
+        let cutoff = self.now_ms() - retention_ms;
+        let logs: Vec<Arc<ShardHandle>> = stream.logs.read().values().cloned().collect();
+        let mut freed = 0;
+        for log in logs {
+            match log.delete_before(cutoff) {
+                Ok(n) => freed += n,
+                Err(e) => tracing::warn!(error = %e, "retention sweep failed for a shard"),
+            }
+        }
+        freed
+    }
+
+    /// Deletes whole segments past each stream's retention; returns bytes freed.
+    /// Blocking: run it on a blocking thread.
+    pub fn enforce_retention(&self) -> u64 {
+        let all: Vec<Arc<LiveStream>> = self.streams.read().values().cloned().collect();
+        all.iter().map(|s| self.enforce_retention_for(s)).sum()
+    }
+
+    /// Flushes every log (used at shutdown under relaxed fsync policies).
+    pub fn sync_all(&self) {
+        for s in self.streams.read().values() {
+            for log in s.logs.read().values() {
+                if let Err(e) = log.sync() {
+                    tracing::error!(error = %e, "fsync at shutdown failed");
+                }
+            }
+        }
+    }
+}
+
+/// `shardId-000000000001`, `shardId-1` and `anything-1` all name shard 1, as on AWS.
+fn parse_shard_id(s: &str) -> Option<u32> {
+    let digits = s.split_once('-').map(|(_, d)| d).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n <= 2_147_483_647)
+        .map(|n| n as u32)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn view_with_shards(n: u32) -> StreamView {
+        let shards = even_ranges(n)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (start, end))| ShardMeta {
+                index: i as u32,
+                starting_hash_key: start.to_string(),
+                ending_hash_key: end.to_string(),
+                created_ms: 0,
+                parent: None,
+                adjacent_parent: None,
+                closed_ms: None,
+                end_offset: None,
+            })
+            .collect();
+        StreamView::new(StreamMeta {
+            name: "s".into(),
+            uid: "u".into(),
+            created_ms: 0,
+            state: StreamState::Active,
+            until_ms: None,
+            retention_hours: 24,
+            mode: "PROVISIONED".into(),
+            max_record_size_kib: 1024,
+            shards,
+            next_shard_index: n,
+            tags: BTreeMap::new(),
+            encryption_key: None,
+            shard_level_metrics: vec![],
+            warm_throughput_mibps: None,
+            consumers: vec![],
+            resource_policy: None,
+            pending_reshard: None,
+            shard_count_updates: vec![],
+            mode_updates: vec![],
+        })
+    }
+
+    proptest::proptest! {
+        /// The routing table sends every hash key to the one open shard whose range holds it.
+        #[test]
+        fn routing_matches_the_ranges(n in 1u32..300, hash in proptest::prelude::any::<u128>()) {
+            let v = view_with_shards(n);
+            let expected = v.shards.iter().find(|s| {
+                s.starting_hash_key.parse::<u128>().unwrap() <= hash && hash <= s.ending_hash_key.parse::<u128>().unwrap()
+            }).map(|s| s.index);
+            proptest::prop_assert_eq!(v.route(hash), expected);
+            proptest::prop_assert!(expected.is_some());
+        }
+    }
+
+    #[test]
+    fn routing_skips_closed_shards() {
+        let mut v = view_with_shards(2);
+        let mut meta = v.meta.clone();
+        meta.shards[0].closed_ms = Some(1);
+        v = StreamView::new(meta);
+        assert_eq!(v.route(0), None);
+        assert_eq!(v.route(u128::MAX), Some(1));
+        assert_eq!(v.shard(1).map(|s| s.index), Some(1));
+    }
+
+    #[test]
+    fn shard_id_normalisation() {
+        assert_eq!(parse_shard_id("shardId-000000000001"), Some(1));
+        assert_eq!(parse_shard_id("shardId-1"), Some(1));
+        assert_eq!(parse_shard_id("5"), Some(5));
+        assert_eq!(parse_shard_id("foo-12"), Some(12));
+        assert_eq!(parse_shard_id("shardId-x"), None);
+        assert_eq!(parse_shard_id("shardId-2147483648"), None);
+    }
+}
