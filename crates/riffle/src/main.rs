@@ -99,9 +99,17 @@ async fn run(cfg: Config) -> Result<()> {
         ..LogConfig::default()
     };
     let started = std::time::Instant::now();
-    let engine = tokio::task::spawn_blocking(move || Engine::open(ecfg))
-        .await?
-        .with_context(|| format!("cannot open data directory {}", data_dir.display()))?;
+    // One metadata database for every service; Kinesis gets its store.
+    let engine = tokio::task::spawn_blocking(move || -> Result<Engine> {
+        let meta = riffle_meta::MetaDb::open_in(&ecfg.data_dir)?;
+        Ok(Engine::open_with(
+            ecfg,
+            meta.streams(),
+            Arc::new(riffle_streams::SystemClock),
+        )?)
+    })
+    .await?
+    .with_context(|| format!("cannot open data directory {}", data_dir.display()))?;
     let engine = Arc::new(engine);
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await

@@ -43,7 +43,7 @@ use crate::seqnum::{self, SeqParts, MAX_SEQ_INDEX};
 use crate::shard::{AppendError, ShardHandle};
 use parking_lot::{Mutex, RwLock};
 use riffle_log::{LogConfig, ShardLog, StoredRecord};
-use riffle_meta::{MetaStore, RedbStore, ShardMeta, StreamMeta, StreamState};
+use riffle_meta::{MetaStore, ShardMeta, StreamMeta, StreamState};
 use riffle_model::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -414,8 +414,24 @@ impl Engine {
         Self::open_with_clock(cfg, Arc::new(SystemClock))
     }
 
+    /// Opens the data directory with its own metadata database (`meta.redb`).
     pub fn open_with_clock(
         cfg: EngineConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, StreamsError> {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+            StreamsError::Internal(format!("cannot create {}: {e}", cfg.data_dir.display()))
+        })?;
+        let meta = riffle_meta::MetaDb::open_in(&cfg.data_dir)?.streams();
+        Self::open_with(cfg, meta, clock)
+    }
+
+    /// Opens the data directory's shard logs with the given metadata store:
+    /// the binary opens one `MetaDb` for every service and passes the
+    /// Kinesis store here; a cluster mode passes another implementation.
+    pub fn open_with(
+        cfg: EngineConfig,
+        meta: Arc<dyn MetaStore>,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, StreamsError> {
         let streams_dir = cfg.data_dir.join(STREAMS_DIR);
@@ -431,7 +447,6 @@ impl Engine {
             .map_err(|e| {
                 StreamsError::Internal(format!("cannot create {}: {e}", streams_dir.display()))
             })?;
-        let meta: Arc<dyn MetaStore> = Arc::new(RedbStore::open(&cfg.data_dir.join("meta.redb"))?);
         let engine = Engine {
             cfg,
             meta,
