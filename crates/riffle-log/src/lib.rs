@@ -4,6 +4,7 @@
 //! One [`ShardLog`] per Kinesis shard, each in its own directory. It stores records only;
 //! stream/shard metadata lives elsewhere.
 
+mod flusher;
 mod format;
 mod log;
 mod segment;
@@ -49,7 +50,8 @@ pub enum SyncPolicy {
     /// `append` returns (and readers see the batch) only after an fdatasync covering it;
     /// concurrent appenders share one fdatasync (group commit).
     Always,
-    /// `append` returns after `write`; a background thread fdatasyncs at most every N ms.
+    /// `append` returns after `write`; a background thread (one per process and interval,
+    /// shared by every log) fdatasyncs each log with unsynced records every N ms.
     IntervalMs(u64),
     /// Never fdatasync appended data (except when sealing a segment); leave it to the OS.
     Never,

@@ -4,13 +4,12 @@ use std::collections::{BTreeSet, HashSet};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 use tracing::{debug, warn};
 
+use crate::flusher;
 use crate::format::{self, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::segment::{self, ChunkReader, SegMeta, Segment};
 use crate::storage::{read_exact_at, FsStorage, Storage, StorageFile};
@@ -22,10 +21,11 @@ const READ_CHUNK: usize = 64 * 1024;
 /// A per-shard append-only log. `Send + Sync`; every method takes `&self`.
 pub struct ShardLog {
     inner: Arc<Inner>,
-    flusher: Option<Flusher>,
+    /// Membership in the shared flusher (`IntervalMs` only); unregisters on drop.
+    _flusher: Option<flusher::Registration>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     storage: Arc<dyn Storage>,
     cfg: LogConfig,
     /// Serialises writers; held only while encoding the header and issuing the write.
@@ -55,23 +55,6 @@ struct SyncState {
     synced: u64,
     /// A leader is currently inside fdatasync.
     syncing: bool,
-}
-
-struct Flusher {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Drop for ShardLog {
-    fn drop(&mut self) {
-        if let Some(f) = &mut self.flusher {
-            *f.stop.0.lock() = true;
-            f.stop.1.notify_all();
-            if let Some(h) = f.handle.take() {
-                let _ = h.join();
-            }
-        }
-    }
 }
 
 fn corrupt(file: impl Into<String>, position: u64, reason: impl Into<String>) -> LogError {
@@ -125,10 +108,13 @@ impl ShardLog {
             retention: Mutex::new(()),
         });
         let flusher = match cfg.sync {
-            SyncPolicy::IntervalMs(ms) => Some(spawn_flusher(Arc::downgrade(&inner), ms)?),
+            SyncPolicy::IntervalMs(ms) => Some(flusher::register(&inner, ms)?),
             _ => None,
         };
-        Ok(ShardLog { inner, flusher })
+        Ok(ShardLog {
+            inner,
+            _flusher: flusher,
+        })
     }
 
     /// Appends `records` as one batch with consecutive offsets and one timestamp
@@ -399,6 +385,21 @@ impl ShardLog {
 }
 
 impl Inner {
+    /// Called by the shared flusher: fdatasyncs the log if it has unsynced records.
+    pub(crate) fn flush_dirty(&self) -> Result<(), LogError> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let target = self.writer.lock().next_offset;
+        if self.sync_state.lock().synced >= target {
+            return Ok(());
+        }
+        match self.sync_to(target) {
+            Ok(()) | Err(LogError::Poisoned) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn poison(&self) {
         if !self.poisoned.swap(true, Ordering::AcqRel) {
             warn!("shard log poisoned after an I/O failure; refusing further appends");
@@ -753,36 +754,4 @@ fn recover_active(
         file,
         meta: RwLock::new(out.meta),
     }))
-}
-
-fn spawn_flusher(inner: Weak<Inner>, interval_ms: u64) -> Result<Flusher, LogError> {
-    let stop = Arc::new((Mutex::new(false), Condvar::new()));
-    let stop2 = stop.clone();
-    let interval = Duration::from_millis(interval_ms.max(1));
-    let handle = std::thread::Builder::new()
-        .name("riffle-log-flush".into())
-        .spawn(move || {
-            let (lock, cv) = &*stop2;
-            loop {
-                {
-                    let mut stopped = lock.lock();
-                    if !*stopped {
-                        cv.wait_for(&mut stopped, interval);
-                    }
-                    if *stopped {
-                        return;
-                    }
-                }
-                let Some(inner) = inner.upgrade() else { return };
-                let target = inner.writer.lock().next_offset;
-                match inner.sync_to(target) {
-                    Ok(()) | Err(LogError::Poisoned) => {}
-                    Err(e) => warn!(error = %e, "background flush failed"),
-                }
-            }
-        })?;
-    Ok(Flusher {
-        stop,
-        handle: Some(handle),
-    })
 }

@@ -559,3 +559,16 @@ fn rejects_oversized_batch() {
     ));
     assert_eq!(log.end_offset(), 0);
 }
+
+#[test]
+fn interval_log_can_be_reopened_right_after_drop() {
+    // The flusher must not keep a dropped log (and its directory lock) alive.
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(SyncPolicy::IntervalMs(1));
+    for i in 0..50u64 {
+        let log = ShardLog::open(dir.path(), c.clone()).unwrap();
+        assert_eq!(log.end_offset(), i);
+        log.append(1000, &[(b"k", &val(i))]).unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(300));
+    }
+}
