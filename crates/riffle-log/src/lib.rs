@@ -4,6 +4,7 @@
 //! One [`ShardLog`] per Kinesis shard, each in its own directory. It stores records only;
 //! stream/shard metadata lives elsewhere.
 
+mod fdcache;
 mod flusher;
 mod format;
 mod log;
@@ -14,6 +15,7 @@ mod storage;
 #[cfg(test)]
 mod tests;
 
+pub use fdcache::{sealed_file_stats, SealedFileStats};
 pub use format::{FORMAT_VERSION, MAX_BATCH_BYTES};
 pub use log::ShardLog;
 pub use sim::SimStorage;
@@ -31,6 +33,11 @@ pub struct LogConfig {
     /// Add a sparse index entry at the first batch after this many bytes.
     pub index_interval_bytes: u64,
     pub sync: SyncPolicy,
+    /// Process-wide cap on descriptors of sealed segments, which are opened on demand
+    /// and closed least-recently-used first (active segments stay open and are not
+    /// counted). 0 = a quarter of the soft `RLIMIT_NOFILE`, between 16 and 4,096. Every
+    /// `ShardLog::open` applies its value to the whole process, so give all logs the same.
+    pub max_open_sealed_files: usize,
 }
 
 impl Default for LogConfig {
@@ -40,6 +47,7 @@ impl Default for LogConfig {
             segment_max_age_ms: 3_600_000,
             index_interval_bytes: 4096,
             sync: SyncPolicy::Always,
+            max_open_sealed_files: 0,
         }
     }
 }

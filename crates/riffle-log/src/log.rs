@@ -9,6 +9,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex, RwLock};
 use tracing::{debug, warn};
 
+use crate::fdcache::{self, SegFile};
 use crate::flusher;
 use crate::format::{self, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::segment::{self, ChunkReader, SegMeta, Segment};
@@ -78,7 +79,8 @@ impl ShardLog {
         cfg: LogConfig,
     ) -> Result<ShardLog, LogError> {
         let sync_count = AtomicU64::new(0);
-        let segments = recover(&*storage, &cfg, &sync_count)?;
+        fdcache::set_limit(fdcache::resolve_limit(cfg.max_open_sealed_files));
+        let segments = recover(&storage, &cfg, &sync_count)?;
         let active = segments
             .last()
             .cloned()
@@ -145,10 +147,11 @@ impl ShardLog {
             let base = w.next_offset;
             format::seal_batch(&mut buf, base, count, ts, body_crc);
             let pos = w.active.meta.read().size;
-            if let Err(e) = w.active.file.write_all_at(&buf, pos) {
+            let file = w.active.file.get()?;
+            if let Err(e) = file.write_all_at(&buf, pos) {
                 // Cut off whatever part landed so the next batch starts clean; if
                 // even that fails the file's tail is unknown, so stop writing.
-                if w.active.file.truncate(pos).is_err() {
+                if file.truncate(pos).is_err() {
                     inner.poison();
                 }
                 return Err(e.into());
@@ -213,7 +216,8 @@ impl ShardLog {
                 }
                 (m.position_for_offset(from), m.size)
             };
-            let mut rd = ChunkReader::new(&*seg.file, limit, READ_CHUNK);
+            let file = seg.file.get()?;
+            let mut rd = ChunkReader::new(&*file, limit, READ_CHUNK);
             while pos < limit {
                 let batch = read_batch(&mut rd, &seg, pos)?;
                 let h = format::verify_batch(batch).map_err(|r| corrupt(seg.log_name(), pos, r))?;
@@ -277,7 +281,8 @@ impl ShardLog {
                 let m = seg.meta.read();
                 (m.position_for_timestamp(ts_ms), m.size)
             };
-            let mut rd = ChunkReader::new(&*seg.file, limit, READ_CHUNK);
+            let file = seg.file.get()?;
+            let mut rd = ChunkReader::new(&*file, limit, READ_CHUNK);
             while pos < limit {
                 let head = rd
                     .get(pos, BATCH_HEADER_LEN)?
@@ -448,9 +453,11 @@ impl Inner {
             // `file` or in older segments, which were synced when they were sealed.
             let (snap_end, snap_ts, file) = {
                 let w = self.writer.lock();
-                (w.next_offset, w.last_ts, w.active.file.clone())
+                (w.next_offset, w.last_ts, w.active.file.get())
             };
-            let res = self.sync_file(&*file);
+            let res = file
+                .map_err(LogError::from)
+                .and_then(|f| self.sync_file(&*f));
             st = self.sync_state.lock();
             st.syncing = false;
             if res.is_ok() {
@@ -480,7 +487,7 @@ impl Inner {
     /// before the new one exists, so only the last segment can ever be torn.
     fn roll(&self, w: &mut Writer) -> Result<(), LogError> {
         let old = w.active.clone();
-        self.sync_file(&*old.file)?;
+        self.sync_file(&*old.file.get()?)?;
         // Publish before advancing `synced`: a follower in `sync_to` returns as
         // soon as it sees `synced` cover its batch, and its records must already
         // be readable then.
@@ -500,12 +507,14 @@ impl Inner {
         let new = self.create_segment(w.next_offset, w.last_ts)?;
         self.segments.write().push(new.clone());
         w.active = new;
+        // Sealed: its descriptor now counts against the process-wide cap.
+        old.file.unpin();
         debug!(segment = w.next_offset, "rolled segment");
         Ok(())
     }
 
     fn create_segment(&self, base: u64, ts_floor: Option<i64>) -> Result<Arc<Segment>, LogError> {
-        create_segment(&*self.storage, base, ts_floor, &self.sync_count).inspect_err(|e| {
+        create_segment(&self.storage, base, ts_floor, &self.sync_count).inspect_err(|e| {
             if matches!(e, LogError::Io(_)) {
                 self.poison();
             }
@@ -519,12 +528,13 @@ fn write_file(storage: &dyn Storage, name: &str, bytes: &[u8]) -> io::Result<()>
 
 /// Creates a segment with its header, durably (file data and directory entry).
 fn create_segment(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     base: u64,
     ts_floor: Option<i64>,
     sync_count: &AtomicU64,
 ) -> Result<Arc<Segment>, LogError> {
-    let file = storage.create(&format::log_name(base))?;
+    let name = format::log_name(base);
+    let file = storage.create(&name)?;
     file.write_all_at(
         &format::encode_segment_header(&SegmentHeader {
             base_offset: base,
@@ -538,7 +548,7 @@ fn create_segment(
     Ok(Arc::new(Segment {
         base,
         ts_floor,
-        file,
+        file: SegFile::pinned(storage.clone(), name, file),
         meta: RwLock::new(SegMeta::empty(base)),
     }))
 }
@@ -570,7 +580,7 @@ fn read_header(file: &dyn StorageFile, len: u64) -> Option<Result<SegmentHeader,
 /// Recovery: loads sealed segments (from `.idx` when valid, else by scanning, where
 /// any damage is an error), then scans the active segment and truncates its torn tail.
 fn recover(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     cfg: &LogConfig,
     sync_count: &AtomicU64,
 ) -> Result<Vec<Arc<Segment>>, LogError> {
@@ -624,7 +634,7 @@ fn recover(
 }
 
 fn load_sealed(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     file: Arc<dyn StorageFile>,
     base: u64,
     len: u64,
@@ -690,23 +700,25 @@ fn load_sealed(
             }
             let mut m = out.meta;
             let index = format::encode_index(&m.to_index_file(base));
-            match write_file(storage, &idx_name, &index) {
+            match write_file(&**storage, &idx_name, &index) {
                 Ok(()) => m.idx_bytes = index.len() as u64,
                 Err(e) => warn!(segment = base, error = %e, "could not write rebuilt index file"),
             }
             m
         }
     };
+    // Closed until a reader needs it: open() must not hold every sealed segment open.
+    drop(file);
     Ok(Arc::new(Segment {
         base,
         ts_floor: header.ts_floor,
-        file,
+        file: SegFile::closed(storage.clone(), name),
         meta: RwLock::new(meta),
     }))
 }
 
 fn recover_active(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     file: Arc<dyn StorageFile>,
     base: u64,
     len: u64,
@@ -751,7 +763,7 @@ fn recover_active(
     Ok(Arc::new(Segment {
         base,
         ts_floor: header.ts_floor,
-        file,
+        file: SegFile::pinned(storage.clone(), name, file),
         meta: RwLock::new(out.meta),
     }))
 }

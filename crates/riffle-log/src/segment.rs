@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::fdcache::SegFile;
 use crate::format::{
     self, BatchHeader, IndexEntry, IndexFile, BATCH_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
@@ -124,7 +125,8 @@ impl SegMeta {
 pub(crate) struct Segment {
     pub base: u64,
     pub ts_floor: Option<i64>,
-    pub file: Arc<dyn StorageFile>,
+    /// Pinned open while active; opened on demand (and closed when idle) once sealed.
+    pub file: Arc<SegFile>,
     pub meta: RwLock<SegMeta>,
 }
 

@@ -12,6 +12,7 @@ fn cfg(sync: SyncPolicy) -> LogConfig {
         segment_max_age_ms: 1_000_000,
         index_interval_bytes: 128,
         sync,
+        ..LogConfig::default()
     }
 }
 

@@ -173,6 +173,7 @@ fn run(policy: SyncPolicy, ops: Vec<Op>) {
         segment_max_age_ms: 400,
         index_interval_bytes: 64,
         sync: policy,
+        ..LogConfig::default()
     };
     let sim = Arc::new(SimStorage::new());
     let log = ShardLog::open_with_storage(sim.clone(), cfg.clone()).unwrap();
