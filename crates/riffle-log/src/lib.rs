@@ -19,7 +19,9 @@ pub use fdcache::{sealed_file_stats, SealedFileStats};
 pub use format::{FORMAT_VERSION, MAX_BATCH_BYTES};
 pub use log::ShardLog;
 pub use sim::SimStorage;
-pub use stats::{fsync_stats, HistogramSnapshot, MicrosHistogram, LATENCY_BOUNDS_MICROS};
+pub use stats::{
+    fault_stats, fsync_stats, FaultStats, HistogramSnapshot, MicrosHistogram, LATENCY_BOUNDS_MICROS,
+};
 pub use storage::{FsStorage, Storage, StorageFile};
 
 /// Tuning knobs of a [`ShardLog`].
@@ -38,6 +40,10 @@ pub struct LogConfig {
     /// counted). 0 = a quarter of the soft `RLIMIT_NOFILE`, between 16 and 4,096. Every
     /// `ShardLog::open` applies its value to the whole process, so give all logs the same.
     pub max_open_sealed_files: usize,
+    /// A poisoned log (failed fdatasync) tries to recover by itself on `append`, at most
+    /// once per this many ms, so a failing disk is not hammered by every request.
+    /// `ShardLog::recover` can always be called directly.
+    pub recovery_retry_ms: u64,
 }
 
 impl Default for LogConfig {
@@ -48,6 +54,7 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             sync: SyncPolicy::Always,
             max_open_sealed_files: 0,
+            recovery_retry_ms: 1_000,
         }
     }
 }
@@ -74,6 +81,16 @@ pub struct StoredRecord {
     pub value: Vec<u8>,
 }
 
+/// Whether a log accepts writes (for `/health/ready` and metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogHealth {
+    Healthy,
+    /// An fdatasync (or the cleanup after a failed write) failed: appends return
+    /// [`LogError::Poisoned`] until [`ShardLog::recover`] succeeds, which `append`
+    /// also tries by itself. Reads keep working.
+    Poisoned,
+}
+
 /// Where a batch landed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppendInfo {
@@ -93,8 +110,9 @@ pub enum LogError {
         reason: String,
     },
     /// A previous fsync (or cleanup after a failed write) failed, so the state of the
-    /// file is unknown; reopen the log to run recovery.
-    #[error("log is poisoned by an earlier I/O failure; reopen it to recover")]
+    /// file is unknown; `ShardLog::recover` (which `append` tries by itself) or a
+    /// reopen runs recovery.
+    #[error("log is poisoned by an earlier I/O failure and has not recovered yet")]
     Poisoned,
     #[error("append called with no records")]
     EmptyBatch,

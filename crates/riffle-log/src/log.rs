@@ -5,6 +5,7 @@ use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 use tracing::{debug, warn};
@@ -13,8 +14,9 @@ use crate::fdcache::{self, SegFile};
 use crate::flusher;
 use crate::format::{self, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::segment::{self, ChunkReader, SegMeta, Segment};
+use crate::stats;
 use crate::storage::{read_exact_at, FsStorage, Storage, StorageFile};
-use crate::{AppendInfo, LogConfig, LogError, StoredRecord, SyncPolicy};
+use crate::{AppendInfo, LogConfig, LogError, LogHealth, StoredRecord, SyncPolicy};
 
 /// Read-ahead for `read`; small enough to be cheap when only one record is wanted.
 const READ_CHUNK: usize = 64 * 1024;
@@ -40,6 +42,11 @@ pub(crate) struct Inner {
     sync_state: Mutex<SyncState>,
     sync_cv: Condvar,
     poisoned: AtomicBool,
+    /// When the log was poisoned or last tried to recover (paces automatic recovery).
+    last_fault: Mutex<Option<Instant>>,
+    recoveries: AtomicU64,
+    /// Bumped (under the writer lock) by every recovery; see `sync_to`.
+    epoch: AtomicU64,
     sync_count: AtomicU64,
     /// Serialises `delete_before` calls.
     retention: Mutex<()>,
@@ -106,6 +113,9 @@ impl ShardLog {
             }),
             sync_cv: Condvar::new(),
             poisoned: AtomicBool::new(false),
+            last_fault: Mutex::new(None),
+            recoveries: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
             sync_count,
             retention: Mutex::new(()),
         });
@@ -132,6 +142,9 @@ impl ShardLog {
         }
         let mut buf = format::encode_batch_body(records)
             .map_err(|bytes| LogError::BatchTooLarge { bytes })?;
+        if self.inner.poisoned.load(Ordering::Acquire) {
+            self.inner.auto_recover()?;
+        }
         let body_crc = crc32c::crc32c(&buf[BATCH_HEADER_LEN..]);
         let count = records.len() as u32; // bounded by encode_batch_body
         let inner = &*self.inner;
@@ -149,8 +162,11 @@ impl ShardLog {
             let pos = w.active.meta.read().size;
             let file = w.active.file.get()?;
             if let Err(e) = file.write_all_at(&buf, pos) {
-                // Cut off whatever part landed so the next batch starts clean; if
-                // even that fails the file's tail is unknown, so stop writing.
+                // E.g. ENOSPC. Cut off whatever part landed so the next batch starts
+                // clean (and the space it took is free again); if even that fails the
+                // file's tail is unknown, so stop writing until recovery cuts it.
+                stats::count_write_failure();
+                warn!(segment = w.active.base, position = pos, error = %e, "append failed to write its batch");
                 if file.truncate(pos).is_err() {
                     inner.poison();
                 }
@@ -172,11 +188,11 @@ impl ShardLog {
                     first_offset: base,
                     timestamp_ms: ts,
                 },
-                w.next_offset,
+                (w.next_offset, inner.epoch.load(Ordering::Acquire)),
             )
         };
         if inner.cfg.sync == SyncPolicy::Always {
-            inner.sync_to(end)?;
+            inner.sync_to(end.0, end.1)?;
         }
         Ok(info)
     }
@@ -374,8 +390,8 @@ impl ShardLog {
 
     /// fdatasyncs everything written so far (no-op if already durable).
     pub fn sync(&self) -> Result<(), LogError> {
-        let target = self.inner.writer.lock().next_offset;
-        self.inner.sync_to(target)
+        let (target, epoch) = self.inner.write_position();
+        self.inner.sync_to(target, epoch)
     }
 
     /// Number of fdatasync calls on segment files since open (group-commit metric).
@@ -383,23 +399,54 @@ impl ShardLog {
         self.inner.sync_count.load(Ordering::Relaxed)
     }
 
-    /// True after a failed fsync: appends are refused until the log is reopened.
+    /// True after a failed fsync (or a failed cleanup after a failed write): appends are
+    /// refused until the log recovers (see [`recover`](Self::recover)).
     pub fn is_poisoned(&self) -> bool {
         self.inner.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Whether the log accepts writes, for health checks.
+    pub fn health(&self) -> LogHealth {
+        if self.is_poisoned() {
+            LogHealth::Poisoned
+        } else {
+            LogHealth::Healthy
+        }
+    }
+
+    /// Brings a poisoned log back without a restart; a no-op (`Ok(false)`) if it is not
+    /// poisoned. It reopens the active segment, keeps exactly the records that were
+    /// acknowledged (cutting the failed batch and any torn bytes), writes again the
+    /// bytes that were never synced, so that the next fdatasync really covers them, and
+    /// syncs. `append` calls this by itself, at most once per
+    /// [`LogConfig::recovery_retry_ms`](crate::LogConfig::recovery_retry_ms).
+    pub fn recover(&self) -> Result<bool, LogError> {
+        self.inner.recover()
+    }
+
+    /// How many times this log recovered from poisoning since it was opened.
+    pub fn recovery_count(&self) -> u64 {
+        self.inner.recoveries.load(Ordering::Relaxed)
     }
 }
 
 impl Inner {
+    /// The end of what was written so far, and the recovery epoch it belongs to.
+    fn write_position(&self) -> (u64, u64) {
+        let w = self.writer.lock();
+        (w.next_offset, self.epoch.load(Ordering::Acquire))
+    }
+
     /// Called by the shared flusher: fdatasyncs the log if it has unsynced records.
     pub(crate) fn flush_dirty(&self) -> Result<(), LogError> {
         if self.poisoned.load(Ordering::Acquire) {
             return Ok(());
         }
-        let target = self.writer.lock().next_offset;
+        let (target, epoch) = self.write_position();
         if self.sync_state.lock().synced >= target {
             return Ok(());
         }
-        match self.sync_to(target) {
+        match self.sync_to(target, epoch) {
             Ok(()) | Err(LogError::Poisoned) => Ok(()),
             Err(e) => Err(e),
         }
@@ -407,8 +454,155 @@ impl Inner {
 
     fn poison(&self) {
         if !self.poisoned.swap(true, Ordering::AcqRel) {
-            warn!("shard log poisoned after an I/O failure; refusing further appends");
+            *self.last_fault.lock() = Some(Instant::now());
+            stats::count_poisoning();
+            warn!("shard log poisoned after an I/O failure; refusing appends until it recovers");
         }
+    }
+
+    /// Recovery on the write path, paced by `recovery_retry_ms` so a failing disk is
+    /// not hammered by every request: `Poisoned` until the pause since the fault is over.
+    fn auto_recover(&self) -> Result<(), LogError> {
+        {
+            let mut last = self.last_fault.lock();
+            let retry = Duration::from_millis(self.cfg.recovery_retry_ms);
+            if last.is_some_and(|t| t.elapsed() < retry) {
+                return Err(LogError::Poisoned);
+            }
+            *last = Some(Instant::now());
+        }
+        self.recover().map(|_| ())
+    }
+
+    fn recover(&self) -> Result<bool, LogError> {
+        let mut w = self.writer.lock();
+        if !self.poisoned.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        // Wait out a sync leader, and keep new ones away while the file is replaced
+        // (they return `Poisoned` anyway). Lock order: writer -> sync_state.
+        {
+            let mut st = self.sync_state.lock();
+            while st.syncing {
+                self.sync_cv.wait(&mut st);
+            }
+            st.syncing = true;
+        }
+        // Waiters of the old epoch must fail even if they wake after the recovery.
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let res = self.recover_active(&mut w);
+        let mut st = self.sync_state.lock();
+        st.syncing = false;
+        if res.is_ok() {
+            st.synced = w.next_offset;
+            self.poisoned.store(false, Ordering::Release);
+        }
+        self.sync_cv.notify_all();
+        drop(st);
+        *self.last_fault.lock() = Some(Instant::now());
+        match res {
+            Ok(()) => {
+                self.recoveries.fetch_add(1, Ordering::Relaxed);
+                stats::count_recovery();
+                warn!(
+                    segment = w.active.base,
+                    end_offset = w.next_offset,
+                    "shard log recovered from an I/O failure; accepting appends again"
+                );
+                Ok(true)
+            }
+            Err(e) => {
+                stats::count_failed_recovery();
+                warn!(error = %e, "shard log recovery failed; still refusing appends");
+                Err(e)
+            }
+        }
+    }
+
+    /// Rebuilds the active segment from a fresh descriptor. After a failed fdatasync
+    /// the kernel may have dropped the dirty pages or marked them clean, so neither
+    /// the old descriptor nor a plain retry of fdatasync can be trusted.
+    fn recover_active(&self, w: &mut Writer) -> Result<(), LogError> {
+        let old = w.active.clone();
+        let name = old.log_name();
+        // A roll that failed after creating the next segment leaves it behind; it must
+        // go, or the chain would break once this segment grows past its base offset.
+        let mut removed = false;
+        for n in self.storage.list()? {
+            let stray = match format::parse_name(&n) {
+                Some((b, true)) => b > old.base,
+                Some((b, false)) => b >= old.base,
+                None => false,
+            };
+            if stray {
+                self.storage.remove(&n)?;
+                removed = true;
+            }
+        }
+        if removed {
+            self.storage.sync_dir()?;
+        }
+        let file = self.storage.open(&name)?;
+        let len = file.len()?;
+        let acked = self.committed_end.load(Ordering::Acquire);
+        let durable = self.sync_state.lock().synced;
+        let out = segment::scan(
+            &*file,
+            old.base,
+            old.ts_floor,
+            len,
+            self.cfg.index_interval_bytes,
+            acked,
+        )?;
+        let meta = out.meta;
+        if meta.next_offset < acked {
+            warn!(
+                segment = old.base,
+                lost = acked - meta.next_offset,
+                "acknowledged but unsynced records were lost after a failed fdatasync"
+            );
+        }
+        // Keep exactly the acknowledged records; the failed batch was never acknowledged.
+        file.truncate(meta.size)?;
+        // Write the unsynced part again so it is dirty in the page cache once more.
+        if durable < meta.next_offset {
+            let from = meta.position_for_offset(durable.max(old.base));
+            let n = usize::try_from(meta.size - from)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+            let mut bytes = vec![0u8; n];
+            read_exact_at(&*file, &mut bytes, from)?;
+            file.write_all_at(&bytes, from)?;
+        }
+        self.sync_file(&*file)?;
+        let last_ts = meta.last_ts.or(old.ts_floor);
+        let next_offset = meta.next_offset;
+        let new = Arc::new(Segment {
+            base: old.base,
+            ts_floor: old.ts_floor,
+            file: SegFile::pinned(self.storage.clone(), name.clone(), file),
+            meta: RwLock::new(meta),
+        });
+        {
+            let mut segs = self.segments.write();
+            match segs.last_mut() {
+                Some(last) if Arc::ptr_eq(last, &old) => *last = new.clone(),
+                _ => {
+                    return Err(corrupt(
+                        name,
+                        0,
+                        "active segment missing from the segment list",
+                    ))
+                }
+            }
+        }
+        w.active = new;
+        w.next_offset = next_offset;
+        w.last_ts = last_ts;
+        // Plain stores: records lost from the page cache must stop being visible.
+        self.committed_end.store(next_offset, Ordering::Release);
+        self.committed_ts
+            .store(format::ts_to_raw(last_ts), Ordering::Release);
+        Ok(())
     }
 
     /// Makes records below `end` visible to readers.
@@ -433,10 +627,15 @@ impl Inner {
     /// Group commit: returns once every record below `target` is durable. One
     /// caller at a time (the leader) runs fdatasync on behalf of everyone whose
     /// bytes were written before it started; the rest wait on the condvar.
-    fn sync_to(&self, target: u64) -> Result<(), LogError> {
+    ///
+    /// `epoch` is the recovery epoch in which the bytes up to `target` were written: if
+    /// the log recovered since, those bytes may have been cut, so they never count as
+    /// synced.
+    fn sync_to(&self, target: u64, epoch: u64) -> Result<(), LogError> {
         let mut st = self.sync_state.lock();
         loop {
-            if self.poisoned.load(Ordering::Acquire) {
+            if self.poisoned.load(Ordering::Acquire) || self.epoch.load(Ordering::Acquire) != epoch
+            {
                 return Err(LogError::Poisoned);
             }
             if st.synced >= target {
@@ -692,7 +891,14 @@ fn load_sealed(
     let meta = match meta {
         Some(m) => m,
         None => {
-            let out = segment::scan(&*file, base, header.ts_floor, len, cfg.index_interval_bytes)?;
+            let out = segment::scan(
+                &*file,
+                base,
+                header.ts_floor,
+                len,
+                cfg.index_interval_bytes,
+                u64::MAX,
+            )?;
             if let Some((pos, why)) = out.stopped {
                 // Sealed segments were fsynced before the next one was created, so
                 // damage here is media corruption, not a torn write: refuse to guess.
@@ -745,7 +951,14 @@ fn recover_active(
             "segment header base offset does not match file name",
         ));
     }
-    let out = segment::scan(&*file, base, header.ts_floor, len, cfg.index_interval_bytes)?;
+    let out = segment::scan(
+        &*file,
+        base,
+        header.ts_floor,
+        len,
+        cfg.index_interval_bytes,
+        u64::MAX,
+    )?;
     if let Some((pos, why)) = out.stopped {
         warn!(
             segment = base,

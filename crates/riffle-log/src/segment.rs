@@ -181,19 +181,21 @@ pub(crate) struct ScanOutcome {
 }
 
 /// Validates every batch from the segment header to `file_len`, rebuilding the index.
-/// Stops at the first incomplete or invalid batch.
+/// Stops at the first incomplete or invalid batch, or once the records below
+/// `max_offset` are covered.
 pub(crate) fn scan(
     file: &dyn StorageFile,
     base: u64,
     ts_floor: Option<i64>,
     file_len: u64,
     interval: u64,
+    max_offset: u64,
 ) -> io::Result<ScanOutcome> {
     let mut meta = SegMeta::empty(base);
     let mut rd = ChunkReader::new(file, file_len, 1 << 20);
     let mut pos = SEGMENT_HEADER_LEN;
     let mut prev_ts = ts_floor;
-    while pos < file_len {
+    while pos < file_len && meta.next_offset < max_offset {
         let bad = |why| {
             Ok(ScanOutcome {
                 meta: meta.clone(),

@@ -573,3 +573,188 @@ fn interval_log_can_be_reopened_right_after_drop() {
         std::thread::sleep(std::time::Duration::from_micros(300));
     }
 }
+
+fn values(log: &ShardLog) -> Vec<Vec<u8>> {
+    log.read(0, usize::MAX, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.value)
+        .collect()
+}
+
+#[test]
+fn poisoned_log_recovers_in_place_and_keeps_acknowledged_records() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    fill(&log, 3);
+    let size_before = sim.read_file(&format::log_name(0)).unwrap().len();
+    sim.fail_next_syncs(1);
+    assert!(matches!(
+        log.append(2000, &[(b"", b"failed")]),
+        Err(LogError::Io(_))
+    ));
+    assert_eq!(log.health(), crate::LogHealth::Poisoned);
+    // Within the retry pause, appends are refused without touching the disk.
+    assert!(matches!(
+        log.append(2001, &[(b"", b"x")]),
+        Err(LogError::Poisoned)
+    ));
+    let recovered_before = crate::fault_stats().recoveries;
+    assert!(log.recover().unwrap());
+    assert!(
+        !log.recover().unwrap(),
+        "a healthy log has nothing to recover"
+    );
+    assert_eq!(log.health(), crate::LogHealth::Healthy);
+    assert_eq!(log.recovery_count(), 1);
+    assert!(crate::fault_stats().recoveries > recovered_before);
+    // The failed batch (never acknowledged) is cut; the acknowledged ones are kept.
+    assert_eq!(
+        sim.read_file(&format::log_name(0)).unwrap().len(),
+        size_before
+    );
+    assert_eq!(log.end_offset(), 3);
+    assert_eq!(
+        log.append(2002, &[(b"", b"after")]).unwrap().first_offset,
+        3
+    );
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    let mut want: Vec<Vec<u8>> = (0..3).map(val).collect();
+    want.push(b"after".to_vec());
+    assert_eq!(values(&log), want);
+}
+
+#[test]
+fn poisoned_log_recovers_on_a_later_append() {
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        recovery_retry_ms: 50,
+        ..cfg(SyncPolicy::Always)
+    };
+    let log = sim_log(&sim, c.clone());
+    fill(&log, 2);
+    sim.fail_next_syncs(1);
+    assert!(log.sync().is_ok(), "nothing to sync, nothing fails");
+    assert!(log.append(2000, &[(b"", b"failed")]).is_err());
+    assert!(matches!(
+        log.append(2001, &[(b"", b"too early")]),
+        Err(LogError::Poisoned)
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert_eq!(log.append(2002, &[(b"", b"late")]).unwrap().first_offset, 2);
+    assert!(!log.is_poisoned());
+    assert_eq!(log.recovery_count(), 1);
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, c);
+    assert_eq!(values(&log), vec![val(0), val(1), b"late".to_vec()]);
+}
+
+#[test]
+fn recovery_makes_acknowledged_unsynced_records_durable() {
+    // Under Never (and IntervalMs) records are acknowledged before they are synced;
+    // after a failed fdatasync, recovery writes them again and syncs them.
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        segment_max_bytes: 1 << 20,
+        ..cfg(SyncPolicy::Never)
+    };
+    let log = sim_log(&sim, c.clone());
+    fill(&log, 5);
+    sim.fail_next_syncs(1);
+    assert!(matches!(log.sync(), Err(LogError::Io(_))));
+    assert!(log.is_poisoned());
+    assert!(log.recover().unwrap());
+    assert_eq!(log.end_offset(), 5);
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, c);
+    assert_eq!(values(&log), (0..5).map(val).collect::<Vec<_>>());
+}
+
+#[test]
+fn recovery_after_a_failed_roll_removes_the_half_created_segment() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Never));
+    fill(&log, 5);
+    // Rolling writes the old segment's .idx, then the new segment's header: fail both.
+    sim.fail_next_writes(2);
+    let big = vec![7u8; 2000];
+    assert!(log.append(3000, &[(b"", &big)]).is_err());
+    assert!(log.is_poisoned());
+    assert!(sim.file_names().contains(&format::log_name(5)));
+    assert!(log.recover().unwrap());
+    assert!(!sim.file_names().contains(&format::log_name(5)));
+    // The roll is retried and succeeds now.
+    assert_eq!(log.append(3000, &[(b"", &big)]).unwrap().first_offset, 5);
+    assert_eq!(log.append(3001, &[(b"", b"z")]).unwrap().first_offset, 6);
+    log.sync().unwrap();
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, cfg(SyncPolicy::Never));
+    assert_eq!(log.end_offset(), 7);
+    assert_eq!(values(&log)[5], big);
+}
+
+#[test]
+fn failed_write_leaves_no_partial_batch_and_later_appends_succeed() {
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        segment_max_bytes: 1 << 20,
+        ..cfg(SyncPolicy::Always)
+    };
+    let log = sim_log(&sim, c.clone());
+    fill(&log, 3);
+    let size = sim.read_file(&format::log_name(0)).unwrap().len();
+    let failures = crate::fault_stats().write_failures;
+    sim.set_full(true);
+    for _ in 0..3 {
+        let err = log.append(2000, &[(b"", b"no space")]).unwrap_err();
+        assert!(
+            matches!(&err, LogError::Io(e) if e.kind() == std::io::ErrorKind::StorageFull),
+            "{err}"
+        );
+        // The half-written batch was cut off again.
+        assert_eq!(sim.read_file(&format::log_name(0)).unwrap().len(), size);
+    }
+    assert!(crate::fault_stats().write_failures >= failures + 3);
+    assert_eq!(log.end_offset(), 3);
+    assert_eq!(log.health(), crate::LogHealth::Healthy);
+    sim.set_full(false);
+    assert_eq!(
+        log.append(2001, &[(b"", b"space")]).unwrap().first_offset,
+        3
+    );
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, c);
+    let mut want: Vec<Vec<u8>> = (0..3).map(val).collect();
+    want.push(b"space".to_vec());
+    assert_eq!(values(&log), want);
+}
+
+#[test]
+fn disk_full_while_rolling_recovers_by_itself_once_space_is_free() {
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        recovery_retry_ms: 0,
+        ..cfg(SyncPolicy::Always)
+    };
+    let log = sim_log(&sim, c.clone());
+    fill(&log, 5);
+    let big = vec![1u8; 2000];
+    sim.set_full(true);
+    assert!(log.append(3000, &[(b"", &big)]).is_err());
+    // Still full: recovery itself cannot help, nothing is acknowledged.
+    assert!(log.append(3000, &[(b"", &big)]).is_err());
+    assert_eq!(log.end_offset(), 5);
+    sim.set_full(false);
+    assert_eq!(log.append(3000, &[(b"", &big)]).unwrap().first_offset, 5);
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, c);
+    assert_eq!(log.end_offset(), 6);
+    assert_eq!(values(&log)[..5], (0..5).map(val).collect::<Vec<_>>()[..]);
+}
