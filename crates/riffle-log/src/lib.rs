@@ -89,6 +89,15 @@ pub enum LogHealth {
     /// [`LogError::Poisoned`] until [`ShardLog::recover`] succeeds, which `append`
     /// also tries by itself. Reads keep working.
     Poisoned,
+    /// The active segment is damaged before its end (not a torn last write): the log
+    /// was opened read-only, and appends return [`LogError::Damaged`] until an operator
+    /// repairs the file (see docs/storage-format.md). Reads of the records before the
+    /// damage keep working.
+    Damaged {
+        file: String,
+        position: u64,
+        reason: String,
+    },
 }
 
 /// Where a batch landed.
@@ -114,6 +123,17 @@ pub enum LogError {
     /// reopen runs recovery.
     #[error("log is poisoned by an earlier I/O failure and has not recovered yet")]
     Poisoned,
+    /// Found at open: the active segment has a bad batch followed by valid ones, so it
+    /// is damage (media corruption), not a torn last write. Nothing was truncated; the
+    /// segment was copied to `copy`, and the log is read-only.
+    #[error("log file {file} is damaged at byte {position} ({reason}), with valid batches after it (from byte {valid_at}); it was not truncated, a copy is in {copy}, and the shard refuses writes until it is repaired")]
+    Damaged {
+        file: String,
+        position: u64,
+        valid_at: u64,
+        reason: String,
+        copy: String,
+    },
     #[error("append called with no records")]
     EmptyBatch,
     #[error("batch of {bytes} bytes exceeds the maximum batch size")]

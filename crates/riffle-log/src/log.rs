@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use crate::fdcache::{self, SegFile};
 use crate::flusher;
@@ -45,11 +45,34 @@ pub(crate) struct Inner {
     /// When the log was poisoned or last tried to recover (paces automatic recovery).
     last_fault: Mutex<Option<Instant>>,
     recoveries: AtomicU64,
+    /// Set at open if the active segment is damaged before its end: read-only for good.
+    damage: Option<Damage>,
     /// Bumped (under the writer lock) by every recovery; see `sync_to`.
     epoch: AtomicU64,
     sync_count: AtomicU64,
     /// Serialises `delete_before` calls.
     retention: Mutex<()>,
+}
+
+/// Where the active segment is damaged (see `recover_active`).
+struct Damage {
+    file: String,
+    position: u64,
+    valid_at: u64,
+    reason: String,
+    copy: String,
+}
+
+impl Damage {
+    fn error(&self) -> LogError {
+        LogError::Damaged {
+            file: self.file.clone(),
+            position: self.position,
+            valid_at: self.valid_at,
+            reason: self.reason.clone(),
+            copy: self.copy.clone(),
+        }
+    }
 }
 
 struct Writer {
@@ -87,7 +110,7 @@ impl ShardLog {
     ) -> Result<ShardLog, LogError> {
         let sync_count = AtomicU64::new(0);
         fdcache::set_limit(fdcache::resolve_limit(cfg.max_open_sealed_files));
-        let segments = recover(&storage, &cfg, &sync_count)?;
+        let (segments, damage) = recover(&storage, &cfg, &sync_count)?;
         let active = segments
             .last()
             .cloned()
@@ -115,6 +138,7 @@ impl ShardLog {
             poisoned: AtomicBool::new(false),
             last_fault: Mutex::new(None),
             recoveries: AtomicU64::new(0),
+            damage,
             epoch: AtomicU64::new(0),
             sync_count,
             retention: Mutex::new(()),
@@ -142,6 +166,9 @@ impl ShardLog {
         }
         let mut buf = format::encode_batch_body(records)
             .map_err(|bytes| LogError::BatchTooLarge { bytes })?;
+        if let Some(d) = &self.inner.damage {
+            return Err(d.error());
+        }
         if self.inner.poisoned.load(Ordering::Acquire) {
             self.inner.auto_recover()?;
         }
@@ -329,7 +356,7 @@ impl ShardLog {
                 let m = w.active.meta.read();
                 !m.is_empty() && m.last_ts.is_some_and(|t| t < cutoff_ms)
             };
-            if expired && !inner.poisoned.load(Ordering::Acquire) {
+            if expired && !inner.poisoned.load(Ordering::Acquire) && inner.damage.is_none() {
                 inner.roll(&mut w)?;
             }
         }
@@ -407,7 +434,13 @@ impl ShardLog {
 
     /// Whether the log accepts writes, for health checks.
     pub fn health(&self) -> LogHealth {
-        if self.is_poisoned() {
+        if let Some(d) = &self.inner.damage {
+            LogHealth::Damaged {
+                file: d.file.clone(),
+                position: d.position,
+                reason: d.reason.clone(),
+            }
+        } else if self.is_poisoned() {
             LogHealth::Poisoned
         } else {
             LogHealth::Healthy
@@ -475,6 +508,9 @@ impl Inner {
     }
 
     fn recover(&self) -> Result<bool, LogError> {
+        if let Some(d) = &self.damage {
+            return Err(d.error());
+        }
         let mut w = self.writer.lock();
         if !self.poisoned.load(Ordering::Acquire) {
             return Ok(false);
@@ -490,7 +526,7 @@ impl Inner {
         }
         // Waiters of the old epoch must fail even if they wake after the recovery.
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        let res = self.recover_active(&mut w);
+        let res = self.rebuild_active(&mut w);
         let mut st = self.sync_state.lock();
         st.syncing = false;
         if res.is_ok() {
@@ -522,7 +558,7 @@ impl Inner {
     /// Rebuilds the active segment from a fresh descriptor. After a failed fdatasync
     /// the kernel may have dropped the dirty pages or marked them clean, so neither
     /// the old descriptor nor a plain retry of fdatasync can be trusted.
-    fn recover_active(&self, w: &mut Writer) -> Result<(), LogError> {
+    fn rebuild_active(&self, w: &mut Writer) -> Result<(), LogError> {
         let old = w.active.clone();
         let name = old.log_name();
         // A roll that failed after creating the next segment leaves it behind; it must
@@ -777,12 +813,14 @@ fn read_header(file: &dyn StorageFile, len: u64) -> Option<Result<SegmentHeader,
 }
 
 /// Recovery: loads sealed segments (from `.idx` when valid, else by scanning, where
-/// any damage is an error), then scans the active segment and truncates its torn tail.
+/// any damage is an error), then scans the active segment and truncates its torn tail,
+/// or reports the damage if valid batches follow the bad one.
 fn recover(
     storage: &Arc<dyn Storage>,
     cfg: &LogConfig,
     sync_count: &AtomicU64,
-) -> Result<Vec<Arc<Segment>>, LogError> {
+) -> Result<(Vec<Arc<Segment>>, Option<Damage>), LogError> {
+    let mut damage = None;
     let mut logs = BTreeSet::new();
     let mut idxs = HashSet::new();
     for name in storage.list()? {
@@ -801,7 +839,7 @@ fn recover(
         let _ = storage.remove(&format::idx_name(*base));
     }
     let Some(&active_base) = logs.last() else {
-        return Ok(vec![create_segment(storage, 0, None, sync_count)?]);
+        return Ok((vec![create_segment(storage, 0, None, sync_count)?], None));
     };
     let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(logs.len());
     for &base in &logs {
@@ -820,7 +858,9 @@ fn recover(
             .last()
             .and_then(|s| s.meta.read().last_ts.or(s.ts_floor));
         let seg = if base == active_base {
-            recover_active(storage, file, base, len, prev_ts, cfg, sync_count)?
+            let (seg, d) = recover_active(storage, file, base, len, prev_ts, cfg, sync_count)?;
+            damage = d;
+            seg
         } else {
             load_sealed(storage, file, base, len, idxs.contains(&base), cfg)?
         };
@@ -829,7 +869,7 @@ fn recover(
     if idxs.contains(&active_base) {
         let _ = storage.remove(&format::idx_name(active_base));
     }
-    Ok(segments)
+    Ok((segments, damage))
 }
 
 fn load_sealed(
@@ -931,7 +971,7 @@ fn recover_active(
     prev_ts: Option<i64>,
     cfg: &LogConfig,
     sync_count: &AtomicU64,
-) -> Result<Arc<Segment>, LogError> {
+) -> Result<(Arc<Segment>, Option<Damage>), LogError> {
     let name = format::log_name(base);
     let header = match read_header(&*file, len) {
         Some(Ok(h)) => h,
@@ -941,7 +981,7 @@ fn recover_active(
         _ => {
             warn!(segment = base, len, "rewriting incomplete segment header");
             drop(file);
-            return create_segment(storage, base, prev_ts, sync_count);
+            return Ok((create_segment(storage, base, prev_ts, sync_count)?, None));
         }
     };
     if header.base_offset != base {
@@ -959,7 +999,43 @@ fn recover_active(
         cfg.index_interval_bytes,
         u64::MAX,
     )?;
+    let mut damage = None;
     if let Some((pos, why)) = out.stopped {
+        let min_ts = out.meta.last_ts.or(header.ts_floor);
+        if let Some(valid_at) =
+            segment::find_valid_batch_after(&*file, pos, len, out.meta.next_offset, min_ts)?
+        {
+            // Valid batches after the bad one: damage, not a torn last write. Truncating
+            // would silently drop acknowledged records, so the file is left as it is,
+            // copied aside, and the log opens read-only.
+            let copy = format!("{name}.corrupt");
+            save_copy(&**storage, &*file, len, &copy)?;
+            error!(
+                segment = base,
+                position = pos,
+                valid_at,
+                reason = why,
+                copy = %copy,
+                "active segment is damaged before its end; the shard refuses writes"
+            );
+            stats::count_damaged_open();
+            damage = Some(Damage {
+                file: name.clone(),
+                position: pos,
+                valid_at,
+                reason: why.to_string(),
+                copy,
+            });
+            return Ok((
+                Arc::new(Segment {
+                    base,
+                    ts_floor: header.ts_floor,
+                    file: SegFile::pinned(storage.clone(), name, file),
+                    meta: RwLock::new(out.meta),
+                }),
+                damage,
+            ));
+        }
         warn!(
             segment = base,
             position = pos,
@@ -973,10 +1049,38 @@ fn recover_active(
     // durable before it becomes readable.
     sync_count.fetch_add(1, Ordering::Relaxed);
     file.sync_data()?;
-    Ok(Arc::new(Segment {
-        base,
-        ts_floor: header.ts_floor,
-        file: SegFile::pinned(storage.clone(), name, file),
-        meta: RwLock::new(out.meta),
-    }))
+    Ok((
+        Arc::new(Segment {
+            base,
+            ts_floor: header.ts_floor,
+            file: SegFile::pinned(storage.clone(), name, file),
+            meta: RwLock::new(out.meta),
+        }),
+        damage,
+    ))
+}
+
+/// Copies a damaged segment to `copy` (unless an earlier open already did), durably.
+fn save_copy(
+    storage: &dyn Storage,
+    file: &dyn StorageFile,
+    len: u64,
+    copy: &str,
+) -> Result<(), LogError> {
+    if storage.list()?.iter().any(|n| n == copy) {
+        return Ok(());
+    }
+    let out = storage.create(copy)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0;
+    while pos < len {
+        let n = usize::try_from((len - pos).min(buf.len() as u64))
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+        read_exact_at(file, &mut buf[..n], pos)?;
+        out.write_all_at(&buf[..n], pos)?;
+        pos += n as u64;
+    }
+    out.sync_data()?;
+    storage.sync_dir()?;
+    Ok(())
 }

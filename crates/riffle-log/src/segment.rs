@@ -233,3 +233,44 @@ pub(crate) fn scan(
         stopped: None,
     })
 }
+
+/// Looks past a bad batch at `bad_pos` for a later batch that is complete, CRC-valid
+/// and plausibly continues the log: its first offset is above `next_offset` (the bad
+/// batch held at least one record) but not beyond what the bytes in between could
+/// hold, and its timestamp is not below `min_ts`. Finding one means the damage is not
+/// a torn last write. Returns the position of the first such batch.
+pub(crate) fn find_valid_batch_after(
+    file: &dyn StorageFile,
+    bad_pos: u64,
+    file_len: u64,
+    next_offset: u64,
+    min_ts: Option<i64>,
+) -> io::Result<Option<u64>> {
+    let mut rd = ChunkReader::new(file, file_len, 1 << 20);
+    let mut pos = bad_pos + 1;
+    while pos + BATCH_HEADER_LEN as u64 <= file_len {
+        let head = rd.get(pos, BATCH_HEADER_LEN)?.unwrap_or_default();
+        let plausible = head.len() == BATCH_HEADER_LEN
+            && head[8] == format::FORMAT_VERSION
+            && head[9..12] == [0, 0, 0]
+            && format::parse_batch_header(head).is_ok_and(|h| {
+                // Every record takes at least 8 bytes (its two length fields).
+                let max_offset = next_offset.saturating_add((pos - bad_pos) / 8 + 1);
+                h.count > 0
+                    && h.base_offset > next_offset
+                    && h.base_offset <= max_offset
+                    && min_ts.is_none_or(|t| h.timestamp_ms >= t)
+                    && pos + h.total_len <= file_len
+            });
+        if plausible {
+            let len = format::parse_batch_header(head).map_or(0, |h| h.total_len as usize);
+            if let Some(full) = rd.get(pos, len)? {
+                if format::verify_batch(full).is_ok() {
+                    return Ok(Some(pos));
+                }
+            }
+        }
+        pos += 1;
+    }
+    Ok(None)
+}

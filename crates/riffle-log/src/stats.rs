@@ -107,6 +107,7 @@ static POISONINGS: AtomicU64 = AtomicU64::new(0);
 static RECOVERIES: AtomicU64 = AtomicU64::new(0);
 static FAILED_RECOVERIES: AtomicU64 = AtomicU64::new(0);
 static WRITE_FAILURES: AtomicU64 = AtomicU64::new(0);
+static DAMAGED_OPENS: AtomicU64 = AtomicU64::new(0);
 
 /// Storage faults of every log in this process since it started (monotonic counters,
 /// process-wide for the same reason as [`fsync_stats`]).
@@ -120,6 +121,9 @@ pub struct FaultStats {
     pub failed_recoveries: u64,
     /// Appends whose write failed (e.g. ENOSPC) and were answered with an error.
     pub write_failures: u64,
+    /// Logs opened in the damaged, read-only state (corruption before the end of the
+    /// active segment).
+    pub damaged_opens: u64,
 }
 
 pub(crate) fn count_poisoning() {
@@ -134,6 +138,9 @@ pub(crate) fn count_failed_recovery() {
 pub(crate) fn count_write_failure() {
     WRITE_FAILURES.fetch_add(1, Ordering::Relaxed);
 }
+pub(crate) fn count_damaged_open() {
+    DAMAGED_OPENS.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Counts of storage faults since the process started (for `/metrics`).
 pub fn fault_stats() -> FaultStats {
@@ -142,6 +149,7 @@ pub fn fault_stats() -> FaultStats {
         recoveries: RECOVERIES.load(Ordering::Relaxed),
         failed_recoveries: FAILED_RECOVERIES.load(Ordering::Relaxed),
         write_failures: WRITE_FAILURES.load(Ordering::Relaxed),
+        damaged_opens: DAMAGED_OPENS.load(Ordering::Relaxed),
     }
 }
 

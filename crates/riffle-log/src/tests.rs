@@ -758,3 +758,107 @@ fn disk_full_while_rolling_recovers_by_itself_once_space_is_free() {
     assert_eq!(log.end_offset(), 6);
     assert_eq!(values(&log)[..5], (0..5).map(val).collect::<Vec<_>>()[..]);
 }
+
+/// Start positions of the batches of a segment file.
+fn batch_positions(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut pos = SEGMENT_HEADER_LEN as usize;
+    while pos + 4 <= bytes.len() {
+        out.push(pos);
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        pos += 4 + len;
+    }
+    out
+}
+
+fn three_batch_cfg() -> LogConfig {
+    LogConfig {
+        segment_max_bytes: 1 << 20,
+        ..cfg(SyncPolicy::Always)
+    }
+}
+
+#[test]
+fn damage_before_the_last_batch_is_reported_not_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = dir.path().join(format::log_name(0));
+    {
+        let log = ShardLog::open(dir.path(), three_batch_cfg()).unwrap();
+        fill(&log, 3);
+    }
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let batches = batch_positions(&bytes);
+    assert_eq!(batches.len(), 3);
+    bytes[batches[1] + 40] ^= 0x55; // inside the middle batch's records
+    std::fs::write(&seg, &bytes).unwrap();
+    let damaged_before = crate::fault_stats().damaged_opens;
+
+    let log = ShardLog::open(dir.path(), three_batch_cfg()).unwrap();
+    assert_eq!(
+        log.health(),
+        crate::LogHealth::Damaged {
+            file: format::log_name(0),
+            position: batches[1] as u64,
+            reason: "batch checksum mismatch".into(),
+        }
+    );
+    assert!(crate::fault_stats().damaged_opens > damaged_before);
+    // Nothing was cut, and a copy is kept aside.
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes);
+    let copy = dir.path().join(format!("{}.corrupt", format::log_name(0)));
+    assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+    // The records before the damage are readable; writes are refused, and say why.
+    assert_eq!(values(&log), vec![val(0)]);
+    let err = log.append(5000, &[(b"", b"x")]).unwrap_err();
+    assert!(
+        matches!(&err, LogError::Damaged { position, valid_at, .. }
+            if *position == batches[1] as u64 && *valid_at == batches[2] as u64),
+        "{err}"
+    );
+    assert!(matches!(log.recover(), Err(LogError::Damaged { .. })));
+    assert_eq!(log.delete_before(i64::MAX).unwrap(), 0);
+    drop(log);
+    // Still damaged (and still untouched) on the next open.
+    let log = ShardLog::open(dir.path(), three_batch_cfg()).unwrap();
+    assert!(matches!(log.health(), crate::LogHealth::Damaged { .. }));
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes);
+}
+
+#[test]
+fn a_cut_last_batch_is_a_torn_tail_and_truncated() {
+    let sim = Arc::new(SimStorage::new());
+    {
+        let log = sim_log(&sim, three_batch_cfg());
+        fill(&log, 3);
+    }
+    let name = format::log_name(0);
+    let bytes = sim.read_file(&name).unwrap();
+    let batches = batch_positions(&bytes);
+    sim.write_file(&name, &bytes[..batches[2] + 20]);
+    let log = sim_log(&sim, three_batch_cfg());
+    assert_eq!(log.health(), crate::LogHealth::Healthy);
+    assert_eq!(sim.read_file(&name).unwrap().len(), batches[2]);
+    assert_eq!(values(&log), vec![val(0), val(1)]);
+    assert_eq!(log.append(5000, &[(b"", b"x")]).unwrap().first_offset, 2);
+    assert!(!sim.file_names().iter().any(|n| n.ends_with(".corrupt")));
+}
+
+#[test]
+fn a_bad_last_batch_with_nothing_valid_after_it_is_a_torn_tail() {
+    let sim = Arc::new(SimStorage::new());
+    {
+        let log = sim_log(&sim, three_batch_cfg());
+        fill(&log, 3);
+    }
+    let name = format::log_name(0);
+    let mut bytes = sim.read_file(&name).unwrap();
+    let batches = batch_positions(&bytes);
+    bytes[batches[2] + 40] ^= 1;
+    // Garbage after it (as a torn write can leave) is not a valid batch either.
+    bytes.extend_from_slice(&[0xAB; 100]);
+    sim.write_file(&name, &bytes);
+    let log = sim_log(&sim, three_batch_cfg());
+    assert_eq!(log.health(), crate::LogHealth::Healthy);
+    assert_eq!(sim.read_file(&name).unwrap().len(), batches[2]);
+    assert_eq!(log.end_offset(), 2);
+}
