@@ -415,8 +415,12 @@ impl ShardLog {
         self.inner.segments.read().len()
     }
 
-    /// fdatasyncs everything written so far (no-op if already durable).
+    /// fdatasyncs everything written so far (no-op if already durable). On a poisoned
+    /// log it first tries to recover, paced like `append`.
     pub fn sync(&self) -> Result<(), LogError> {
+        if self.inner.poisoned.load(Ordering::Acquire) {
+            self.inner.auto_recover()?;
+        }
         let (target, epoch) = self.inner.write_position();
         self.inner.sync_to(target, epoch)
     }

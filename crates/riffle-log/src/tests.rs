@@ -862,3 +862,23 @@ fn a_bad_last_batch_with_nothing_valid_after_it_is_a_torn_tail() {
     assert_eq!(sim.read_file(&name).unwrap().len(), batches[2]);
     assert_eq!(log.end_offset(), 2);
 }
+
+#[test]
+fn sync_also_recovers_a_poisoned_log_after_the_retry_pause() {
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        recovery_retry_ms: 30,
+        ..cfg(SyncPolicy::Never)
+    };
+    let log = sim_log(&sim, c.clone());
+    fill(&log, 4);
+    sim.fail_next_syncs(1);
+    assert!(matches!(log.sync(), Err(LogError::Io(_))));
+    assert!(matches!(log.sync(), Err(LogError::Poisoned)));
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    log.sync().unwrap();
+    assert!(!log.is_poisoned());
+    drop(log);
+    sim.crash();
+    assert_eq!(sim_log(&sim, c).end_offset(), 4);
+}
