@@ -515,12 +515,12 @@ impl Inner {
         if let Some(d) = &self.damage {
             return Err(d.error());
         }
-        let mut w = self.writer.lock();
         if !self.poisoned.load(Ordering::Acquire) {
             return Ok(false);
         }
-        // Wait out a sync leader, and keep new ones away while the file is replaced
-        // (they return `Poisoned` anyway). Lock order: writer -> sync_state.
+        // Take the sync leadership first, then the writer lock: a leader takes the
+        // writer lock for its snapshot, so it must not be waited for while holding it.
+        // New leaders wait meanwhile (and then see `Poisoned` or a new epoch).
         {
             let mut st = self.sync_state.lock();
             while st.syncing {
@@ -528,12 +528,17 @@ impl Inner {
             }
             st.syncing = true;
         }
-        // Waiters of the old epoch must fail even if they wake after the recovery.
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        let res = self.rebuild_active(&mut w);
+        let mut w = self.writer.lock();
+        let res = if self.poisoned.load(Ordering::Acquire) {
+            // Waiters of the old epoch must fail even if they wake after the recovery.
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            self.rebuild_active(&mut w).map(|()| true)
+        } else {
+            Ok(false) // another caller recovered it meanwhile
+        };
         let mut st = self.sync_state.lock();
         st.syncing = false;
-        if res.is_ok() {
+        if let Ok(true) = res {
             st.synced = w.next_offset;
             self.poisoned.store(false, Ordering::Release);
         }
@@ -541,7 +546,7 @@ impl Inner {
         drop(st);
         *self.last_fault.lock() = Some(Instant::now());
         match res {
-            Ok(()) => {
+            Ok(true) => {
                 self.recoveries.fetch_add(1, Ordering::Relaxed);
                 stats::count_recovery();
                 warn!(
@@ -551,6 +556,7 @@ impl Inner {
                 );
                 Ok(true)
             }
+            Ok(false) => Ok(false),
             Err(e) => {
                 stats::count_failed_recovery();
                 warn!(error = %e, "shard log recovery failed; still refusing appends");
