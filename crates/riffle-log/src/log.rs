@@ -1009,7 +1009,6 @@ fn recover_active(
         cfg.index_interval_bytes,
         u64::MAX,
     )?;
-    let mut damage = None;
     if let Some((pos, why)) = out.stopped {
         let min_ts = out.meta.last_ts.or(header.ts_floor);
         if let Some(valid_at) =
@@ -1029,13 +1028,17 @@ fn recover_active(
                 "active segment is damaged before its end; the shard refuses writes"
             );
             stats::count_damaged_open();
-            damage = Some(Damage {
+            // Readable records must be durable, as on the healthy path; fdatasync
+            // changes nothing in the file.
+            sync_count.fetch_add(1, Ordering::Relaxed);
+            file.sync_data()?;
+            let damage = Damage {
                 file: name.clone(),
                 position: pos,
                 valid_at,
                 reason: why.to_string(),
                 copy,
-            });
+            };
             return Ok((
                 Arc::new(Segment {
                     base,
@@ -1043,7 +1046,7 @@ fn recover_active(
                     file: SegFile::pinned(storage.clone(), name, file),
                     meta: RwLock::new(out.meta),
                 }),
-                damage,
+                Some(damage),
             ));
         }
         warn!(
@@ -1066,7 +1069,7 @@ fn recover_active(
             file: SegFile::pinned(storage.clone(), name, file),
             meta: RwLock::new(out.meta),
         }),
-        damage,
+        None,
     ))
 }
 
