@@ -1017,8 +1017,14 @@ fn recover_active(
             // Valid batches after the bad one: damage, not a torn last write. Truncating
             // would silently drop acknowledged records, so the file is left as it is,
             // copied aside, and the log opens read-only.
-            let copy = format!("{name}.corrupt");
-            save_copy(&**storage, &*file, len, &copy)?;
+            let mut copy = format!("{name}.corrupt");
+            // Best effort: the original is never modified, so a failed copy (e.g. a
+            // full disk) must not keep the intact records from being served.
+            if let Err(e) = save_copy(&**storage, &*file, len, &copy) {
+                warn!(segment = base, error = %e, "could not copy the damaged segment aside");
+                let _ = storage.remove(&copy);
+                copy = format!("(none: copying failed: {e})");
+            }
             error!(
                 segment = base,
                 position = pos,

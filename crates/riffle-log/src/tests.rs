@@ -882,3 +882,29 @@ fn sync_also_recovers_a_poisoned_log_after_the_retry_pause() {
     sim.crash();
     assert_eq!(sim_log(&sim, c).end_offset(), 4);
 }
+
+#[test]
+fn damaged_log_opens_even_if_the_copy_cannot_be_written() {
+    let sim = Arc::new(SimStorage::new());
+    {
+        let log = sim_log(&sim, three_batch_cfg());
+        fill(&log, 3);
+    }
+    let name = format::log_name(0);
+    let mut bytes = sim.read_file(&name).unwrap();
+    let batches = batch_positions(&bytes);
+    bytes[batches[1] + 40] ^= 0x55;
+    sim.write_file(&name, &bytes);
+    sim.set_full(true);
+    let log = sim_log(&sim, three_batch_cfg());
+    sim.set_full(false);
+    assert!(matches!(log.health(), crate::LogHealth::Damaged { .. }));
+    assert_eq!(values(&log), vec![val(0)]);
+    assert_eq!(sim.read_file(&name).unwrap(), bytes);
+    assert!(!sim.file_names().iter().any(|n| n.ends_with(".corrupt")));
+    let err = log.append(5000, &[(b"", b"x")]).unwrap_err();
+    assert!(
+        matches!(&err, LogError::Damaged { copy, .. } if copy.starts_with("(none")),
+        "{err}"
+    );
+}
