@@ -1,5 +1,5 @@
-//! Descriptors of sealed segments: opened on demand and closed when idle, under one
-//! process-wide cap shared by every log, so that thousands of retained segments do not
+//! Descriptors of sealed segments: opened on demand and closed least recently used
+//! first, under one process-wide cap shared by every log, so that thousands of retained segments do not
 //! exhaust `RLIMIT_NOFILE`. Active segments are pinned open and not counted.
 //!
 //! Recency is a relaxed atomic tick per file, so a read of an open segment takes no
