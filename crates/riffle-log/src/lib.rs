@@ -4,6 +4,8 @@
 //! One [`ShardLog`] per Kinesis shard, each in its own directory. It stores records only;
 //! stream/shard metadata lives elsewhere.
 
+mod fdcache;
+mod flusher;
 mod format;
 mod log;
 mod segment;
@@ -13,10 +15,13 @@ mod storage;
 #[cfg(test)]
 mod tests;
 
+pub use fdcache::{sealed_file_stats, SealedFileStats};
 pub use format::{FORMAT_VERSION, MAX_BATCH_BYTES};
 pub use log::ShardLog;
 pub use sim::SimStorage;
-pub use stats::{fsync_stats, HistogramSnapshot, MicrosHistogram, LATENCY_BOUNDS_MICROS};
+pub use stats::{
+    fault_stats, fsync_stats, FaultStats, HistogramSnapshot, MicrosHistogram, LATENCY_BOUNDS_MICROS,
+};
 pub use storage::{FsStorage, Storage, StorageFile};
 
 /// Tuning knobs of a [`ShardLog`].
@@ -30,6 +35,15 @@ pub struct LogConfig {
     /// Add a sparse index entry at the first batch after this many bytes.
     pub index_interval_bytes: u64,
     pub sync: SyncPolicy,
+    /// Process-wide cap on descriptors of sealed segments, which are opened on demand
+    /// and closed least-recently-used first (active segments stay open and are not
+    /// counted). 0 = a quarter of the soft `RLIMIT_NOFILE`, between 16 and 4,096. Every
+    /// `ShardLog::open` applies its value to the whole process, so give all logs the same.
+    pub max_open_sealed_files: usize,
+    /// A poisoned log (failed fdatasync) tries to recover by itself on `append`, at most
+    /// once per this many ms, so a failing disk is not hammered by every request.
+    /// `ShardLog::recover` can always be called directly.
+    pub recovery_retry_ms: u64,
 }
 
 impl Default for LogConfig {
@@ -39,6 +53,8 @@ impl Default for LogConfig {
             segment_max_age_ms: 3_600_000,
             index_interval_bytes: 4096,
             sync: SyncPolicy::Always,
+            max_open_sealed_files: 0,
+            recovery_retry_ms: 1_000,
         }
     }
 }
@@ -49,7 +65,8 @@ pub enum SyncPolicy {
     /// `append` returns (and readers see the batch) only after an fdatasync covering it;
     /// concurrent appenders share one fdatasync (group commit).
     Always,
-    /// `append` returns after `write`; a background thread fdatasyncs at most every N ms.
+    /// `append` returns after `write`; a background thread (one per process and interval,
+    /// shared by every log) fdatasyncs each log with unsynced records every N ms.
     IntervalMs(u64),
     /// Never fdatasync appended data (except when sealing a segment); leave it to the OS.
     Never,
@@ -62,6 +79,25 @@ pub struct StoredRecord {
     pub timestamp_ms: i64,
     pub key: Vec<u8>,
     pub value: Vec<u8>,
+}
+
+/// Whether a log accepts writes (for `/health/ready` and metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogHealth {
+    Healthy,
+    /// An fdatasync (or the cleanup after a failed write) failed: appends return
+    /// [`LogError::Poisoned`] until [`ShardLog::recover`] succeeds, which `append`
+    /// also tries by itself. Reads keep working.
+    Poisoned,
+    /// The active segment is damaged before its end (not a torn last write): the log
+    /// was opened read-only, and appends return [`LogError::Damaged`] until an operator
+    /// repairs the file (see docs/storage-format.md). Reads of the records before the
+    /// damage keep working.
+    Damaged {
+        file: String,
+        position: u64,
+        reason: String,
+    },
 }
 
 /// Where a batch landed.
@@ -83,9 +119,21 @@ pub enum LogError {
         reason: String,
     },
     /// A previous fsync (or cleanup after a failed write) failed, so the state of the
-    /// file is unknown; reopen the log to run recovery.
-    #[error("log is poisoned by an earlier I/O failure; reopen it to recover")]
+    /// file is unknown; `ShardLog::recover` (which `append` tries by itself) or a
+    /// reopen runs recovery.
+    #[error("log is poisoned by an earlier I/O failure and has not recovered yet")]
     Poisoned,
+    /// Found at open: the active segment has a bad batch followed by valid ones, so it
+    /// is damage (media corruption), not a torn last write. Nothing was truncated; the
+    /// segment was copied to `copy`, and the log is read-only.
+    #[error("log file {file} is damaged at byte {position} ({reason}), with valid batches after it (from byte {valid_at}); it was not truncated, a copy is in {copy}, and the shard refuses writes until it is repaired")]
+    Damaged {
+        file: String,
+        position: u64,
+        valid_at: u64,
+        reason: String,
+        copy: String,
+    },
     #[error("append called with no records")]
     EmptyBatch,
     #[error("batch of {bytes} bytes exceeds the maximum batch size")]

@@ -4,17 +4,19 @@ use std::collections::{BTreeSet, HashSet};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
+use crate::fdcache::{self, SegFile};
+use crate::flusher;
 use crate::format::{self, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::segment::{self, ChunkReader, SegMeta, Segment};
+use crate::stats;
 use crate::storage::{read_exact_at, FsStorage, Storage, StorageFile};
-use crate::{AppendInfo, LogConfig, LogError, StoredRecord, SyncPolicy};
+use crate::{AppendInfo, LogConfig, LogError, LogHealth, StoredRecord, SyncPolicy};
 
 /// Read-ahead for `read`; small enough to be cheap when only one record is wanted.
 const READ_CHUNK: usize = 64 * 1024;
@@ -22,10 +24,11 @@ const READ_CHUNK: usize = 64 * 1024;
 /// A per-shard append-only log. `Send + Sync`; every method takes `&self`.
 pub struct ShardLog {
     inner: Arc<Inner>,
-    flusher: Option<Flusher>,
+    /// Membership in the shared flusher (`IntervalMs` only); unregisters on drop.
+    _flusher: Option<flusher::Registration>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     storage: Arc<dyn Storage>,
     cfg: LogConfig,
     /// Serialises writers; held only while encoding the header and issuing the write.
@@ -39,9 +42,37 @@ struct Inner {
     sync_state: Mutex<SyncState>,
     sync_cv: Condvar,
     poisoned: AtomicBool,
+    /// When the log was poisoned or last tried to recover (paces automatic recovery).
+    last_fault: Mutex<Option<Instant>>,
+    recoveries: AtomicU64,
+    /// Set at open if the active segment is damaged before its end: read-only for good.
+    damage: Option<Damage>,
+    /// Bumped (under the writer lock) by every recovery; see `sync_to`.
+    epoch: AtomicU64,
     sync_count: AtomicU64,
     /// Serialises `delete_before` calls.
     retention: Mutex<()>,
+}
+
+/// Where the active segment is damaged (see `recover_active`).
+struct Damage {
+    file: String,
+    position: u64,
+    valid_at: u64,
+    reason: String,
+    copy: String,
+}
+
+impl Damage {
+    fn error(&self) -> LogError {
+        LogError::Damaged {
+            file: self.file.clone(),
+            position: self.position,
+            valid_at: self.valid_at,
+            reason: self.reason.clone(),
+            copy: self.copy.clone(),
+        }
+    }
 }
 
 struct Writer {
@@ -55,23 +86,6 @@ struct SyncState {
     synced: u64,
     /// A leader is currently inside fdatasync.
     syncing: bool,
-}
-
-struct Flusher {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Drop for ShardLog {
-    fn drop(&mut self) {
-        if let Some(f) = &mut self.flusher {
-            *f.stop.0.lock() = true;
-            f.stop.1.notify_all();
-            if let Some(h) = f.handle.take() {
-                let _ = h.join();
-            }
-        }
-    }
 }
 
 fn corrupt(file: impl Into<String>, position: u64, reason: impl Into<String>) -> LogError {
@@ -95,7 +109,8 @@ impl ShardLog {
         cfg: LogConfig,
     ) -> Result<ShardLog, LogError> {
         let sync_count = AtomicU64::new(0);
-        let segments = recover(&*storage, &cfg, &sync_count)?;
+        fdcache::set_limit(fdcache::resolve_limit(cfg.max_open_sealed_files));
+        let (segments, damage) = recover(&storage, &cfg, &sync_count)?;
         let active = segments
             .last()
             .cloned()
@@ -121,14 +136,21 @@ impl ShardLog {
             }),
             sync_cv: Condvar::new(),
             poisoned: AtomicBool::new(false),
+            last_fault: Mutex::new(None),
+            recoveries: AtomicU64::new(0),
+            damage,
+            epoch: AtomicU64::new(0),
             sync_count,
             retention: Mutex::new(()),
         });
         let flusher = match cfg.sync {
-            SyncPolicy::IntervalMs(ms) => Some(spawn_flusher(Arc::downgrade(&inner), ms)?),
+            SyncPolicy::IntervalMs(ms) => Some(flusher::register(&inner, ms)?),
             _ => None,
         };
-        Ok(ShardLog { inner, flusher })
+        Ok(ShardLog {
+            inner,
+            _flusher: flusher,
+        })
     }
 
     /// Appends `records` as one batch with consecutive offsets and one timestamp
@@ -144,6 +166,12 @@ impl ShardLog {
         }
         let mut buf = format::encode_batch_body(records)
             .map_err(|bytes| LogError::BatchTooLarge { bytes })?;
+        if let Some(d) = &self.inner.damage {
+            return Err(d.error());
+        }
+        if self.inner.poisoned.load(Ordering::Acquire) {
+            self.inner.auto_recover()?;
+        }
         let body_crc = crc32c::crc32c(&buf[BATCH_HEADER_LEN..]);
         let count = records.len() as u32; // bounded by encode_batch_body
         let inner = &*self.inner;
@@ -159,10 +187,14 @@ impl ShardLog {
             let base = w.next_offset;
             format::seal_batch(&mut buf, base, count, ts, body_crc);
             let pos = w.active.meta.read().size;
-            if let Err(e) = w.active.file.write_all_at(&buf, pos) {
-                // Cut off whatever part landed so the next batch starts clean; if
-                // even that fails the file's tail is unknown, so stop writing.
-                if w.active.file.truncate(pos).is_err() {
+            let file = w.active.file.get()?;
+            if let Err(e) = file.write_all_at(&buf, pos) {
+                // E.g. ENOSPC. Cut off whatever part landed so the next batch starts
+                // clean (and the space it took is free again); if even that fails the
+                // file's tail is unknown, so stop writing until recovery cuts it.
+                stats::count_write_failure();
+                warn!(segment = w.active.base, position = pos, error = %e, "append failed to write its batch");
+                if file.truncate(pos).is_err() {
                     inner.poison();
                 }
                 return Err(e.into());
@@ -183,11 +215,11 @@ impl ShardLog {
                     first_offset: base,
                     timestamp_ms: ts,
                 },
-                w.next_offset,
+                (w.next_offset, inner.epoch.load(Ordering::Acquire)),
             )
         };
         if inner.cfg.sync == SyncPolicy::Always {
-            inner.sync_to(end)?;
+            inner.sync_to(end.0, end.1)?;
         }
         Ok(info)
     }
@@ -227,7 +259,8 @@ impl ShardLog {
                 }
                 (m.position_for_offset(from), m.size)
             };
-            let mut rd = ChunkReader::new(&*seg.file, limit, READ_CHUNK);
+            let file = seg.file.get()?;
+            let mut rd = ChunkReader::new(&*file, limit, READ_CHUNK);
             while pos < limit {
                 let batch = read_batch(&mut rd, &seg, pos)?;
                 let h = format::verify_batch(batch).map_err(|r| corrupt(seg.log_name(), pos, r))?;
@@ -291,7 +324,8 @@ impl ShardLog {
                 let m = seg.meta.read();
                 (m.position_for_timestamp(ts_ms), m.size)
             };
-            let mut rd = ChunkReader::new(&*seg.file, limit, READ_CHUNK);
+            let file = seg.file.get()?;
+            let mut rd = ChunkReader::new(&*file, limit, READ_CHUNK);
             while pos < limit {
                 let head = rd
                     .get(pos, BATCH_HEADER_LEN)?
@@ -322,7 +356,7 @@ impl ShardLog {
                 let m = w.active.meta.read();
                 !m.is_empty() && m.last_ts.is_some_and(|t| t < cutoff_ms)
             };
-            if expired && !inner.poisoned.load(Ordering::Acquire) {
+            if expired && !inner.poisoned.load(Ordering::Acquire) && inner.damage.is_none() {
                 inner.roll(&mut w)?;
             }
         }
@@ -381,10 +415,14 @@ impl ShardLog {
         self.inner.segments.read().len()
     }
 
-    /// fdatasyncs everything written so far (no-op if already durable).
+    /// fdatasyncs everything written so far (no-op if already durable). On a poisoned
+    /// log it first tries to recover, paced like `append`.
     pub fn sync(&self) -> Result<(), LogError> {
-        let target = self.inner.writer.lock().next_offset;
-        self.inner.sync_to(target)
+        if self.inner.poisoned.load(Ordering::Acquire) {
+            self.inner.auto_recover()?;
+        }
+        let (target, epoch) = self.inner.write_position();
+        self.inner.sync_to(target, epoch)
     }
 
     /// Number of fdatasync calls on segment files since open (group-commit metric).
@@ -392,17 +430,225 @@ impl ShardLog {
         self.inner.sync_count.load(Ordering::Relaxed)
     }
 
-    /// True after a failed fsync: appends are refused until the log is reopened.
+    /// True after a failed fsync (or a failed cleanup after a failed write): appends are
+    /// refused until the log recovers (see [`recover`](Self::recover)).
     pub fn is_poisoned(&self) -> bool {
         self.inner.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Whether the log accepts writes, for health checks.
+    pub fn health(&self) -> LogHealth {
+        if let Some(d) = &self.inner.damage {
+            LogHealth::Damaged {
+                file: d.file.clone(),
+                position: d.position,
+                reason: d.reason.clone(),
+            }
+        } else if self.is_poisoned() {
+            LogHealth::Poisoned
+        } else {
+            LogHealth::Healthy
+        }
+    }
+
+    /// Brings a poisoned log back without a restart; a no-op (`Ok(false)`) if it is not
+    /// poisoned. It reopens the active segment, keeps exactly the records that were
+    /// acknowledged (cutting the failed batch and any torn bytes), writes again the
+    /// bytes that were never synced, so that the next fdatasync really covers them, and
+    /// syncs. `append` calls this by itself, at most once per
+    /// [`LogConfig::recovery_retry_ms`](crate::LogConfig::recovery_retry_ms).
+    pub fn recover(&self) -> Result<bool, LogError> {
+        self.inner.recover()
+    }
+
+    /// How many times this log recovered from poisoning since it was opened.
+    pub fn recovery_count(&self) -> u64 {
+        self.inner.recoveries.load(Ordering::Relaxed)
     }
 }
 
 impl Inner {
+    /// The end of what was written so far, and the recovery epoch it belongs to.
+    fn write_position(&self) -> (u64, u64) {
+        let w = self.writer.lock();
+        (w.next_offset, self.epoch.load(Ordering::Acquire))
+    }
+
+    /// Called by the shared flusher: fdatasyncs the log if it has unsynced records.
+    pub(crate) fn flush_dirty(&self) -> Result<(), LogError> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (target, epoch) = self.write_position();
+        if self.sync_state.lock().synced >= target {
+            return Ok(());
+        }
+        match self.sync_to(target, epoch) {
+            Ok(()) | Err(LogError::Poisoned) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn poison(&self) {
         if !self.poisoned.swap(true, Ordering::AcqRel) {
-            warn!("shard log poisoned after an I/O failure; refusing further appends");
+            *self.last_fault.lock() = Some(Instant::now());
+            stats::count_poisoning();
+            warn!("shard log poisoned after an I/O failure; refusing appends until it recovers");
         }
+    }
+
+    /// Recovery on the write path, paced by `recovery_retry_ms` so a failing disk is
+    /// not hammered by every request: `Poisoned` until the pause since the fault is over.
+    fn auto_recover(&self) -> Result<(), LogError> {
+        {
+            let mut last = self.last_fault.lock();
+            let retry = Duration::from_millis(self.cfg.recovery_retry_ms);
+            if last.is_some_and(|t| t.elapsed() < retry) {
+                return Err(LogError::Poisoned);
+            }
+            *last = Some(Instant::now());
+        }
+        self.recover().map(|_| ())
+    }
+
+    fn recover(&self) -> Result<bool, LogError> {
+        if let Some(d) = &self.damage {
+            return Err(d.error());
+        }
+        if !self.poisoned.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        // Take the sync leadership first, then the writer lock: a leader takes the
+        // writer lock for its snapshot, so it must not be waited for while holding it.
+        // New leaders wait meanwhile (and then see `Poisoned` or a new epoch).
+        {
+            let mut st = self.sync_state.lock();
+            while st.syncing {
+                self.sync_cv.wait(&mut st);
+            }
+            st.syncing = true;
+        }
+        let mut w = self.writer.lock();
+        let res = if self.poisoned.load(Ordering::Acquire) {
+            // Waiters of the old epoch must fail even if they wake after the recovery.
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            self.rebuild_active(&mut w).map(|()| true)
+        } else {
+            Ok(false) // another caller recovered it meanwhile
+        };
+        let mut st = self.sync_state.lock();
+        st.syncing = false;
+        if let Ok(true) = res {
+            st.synced = w.next_offset;
+            self.poisoned.store(false, Ordering::Release);
+        }
+        self.sync_cv.notify_all();
+        drop(st);
+        *self.last_fault.lock() = Some(Instant::now());
+        match res {
+            Ok(true) => {
+                self.recoveries.fetch_add(1, Ordering::Relaxed);
+                stats::count_recovery();
+                warn!(
+                    segment = w.active.base,
+                    end_offset = w.next_offset,
+                    "shard log recovered from an I/O failure; accepting appends again"
+                );
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(e) => {
+                stats::count_failed_recovery();
+                warn!(error = %e, "shard log recovery failed; still refusing appends");
+                Err(e)
+            }
+        }
+    }
+
+    /// Rebuilds the active segment from a fresh descriptor. After a failed fdatasync
+    /// the kernel may have dropped the dirty pages or marked them clean, so neither
+    /// the old descriptor nor a plain retry of fdatasync can be trusted.
+    fn rebuild_active(&self, w: &mut Writer) -> Result<(), LogError> {
+        let old = w.active.clone();
+        let name = old.log_name();
+        // A roll that failed after creating the next segment leaves it behind; it must
+        // go, or the chain would break once this segment grows past its base offset.
+        let mut removed = false;
+        for n in self.storage.list()? {
+            let stray = match format::parse_name(&n) {
+                Some((b, true)) => b > old.base,
+                Some((b, false)) => b >= old.base,
+                None => false,
+            };
+            if stray {
+                self.storage.remove(&n)?;
+                removed = true;
+            }
+        }
+        if removed {
+            self.storage.sync_dir()?;
+        }
+        let file = self.storage.open(&name)?;
+        let len = file.len()?;
+        let acked = self.committed_end.load(Ordering::Acquire);
+        let durable = self.sync_state.lock().synced;
+        let out = segment::scan(
+            &*file,
+            old.base,
+            old.ts_floor,
+            len,
+            self.cfg.index_interval_bytes,
+            acked,
+        )?;
+        let meta = out.meta;
+        if meta.next_offset < acked {
+            warn!(
+                segment = old.base,
+                lost = acked - meta.next_offset,
+                "acknowledged but unsynced records were lost after a failed fdatasync"
+            );
+        }
+        // Keep exactly the acknowledged records; the failed batch was never acknowledged.
+        file.truncate(meta.size)?;
+        // Write the unsynced part again so it is dirty in the page cache once more.
+        if durable < meta.next_offset {
+            let from = meta.position_for_offset(durable.max(old.base));
+            let n = usize::try_from(meta.size - from)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+            let mut bytes = vec![0u8; n];
+            read_exact_at(&*file, &mut bytes, from)?;
+            file.write_all_at(&bytes, from)?;
+        }
+        self.sync_file(&*file)?;
+        let last_ts = meta.last_ts.or(old.ts_floor);
+        let next_offset = meta.next_offset;
+        let new = Arc::new(Segment {
+            base: old.base,
+            ts_floor: old.ts_floor,
+            file: SegFile::pinned(self.storage.clone(), name.clone(), file),
+            meta: RwLock::new(meta),
+        });
+        {
+            let mut segs = self.segments.write();
+            match segs.last_mut() {
+                Some(last) if Arc::ptr_eq(last, &old) => *last = new.clone(),
+                _ => {
+                    return Err(corrupt(
+                        name,
+                        0,
+                        "active segment missing from the segment list",
+                    ))
+                }
+            }
+        }
+        w.active = new;
+        w.next_offset = next_offset;
+        w.last_ts = last_ts;
+        // Plain stores: records lost from the page cache must stop being visible.
+        self.committed_end.store(next_offset, Ordering::Release);
+        self.committed_ts
+            .store(format::ts_to_raw(last_ts), Ordering::Release);
+        Ok(())
     }
 
     /// Makes records below `end` visible to readers.
@@ -427,10 +673,15 @@ impl Inner {
     /// Group commit: returns once every record below `target` is durable. One
     /// caller at a time (the leader) runs fdatasync on behalf of everyone whose
     /// bytes were written before it started; the rest wait on the condvar.
-    fn sync_to(&self, target: u64) -> Result<(), LogError> {
+    ///
+    /// `epoch` is the recovery epoch in which the bytes up to `target` were written: if
+    /// the log recovered since, those bytes may have been cut, so they never count as
+    /// synced.
+    fn sync_to(&self, target: u64, epoch: u64) -> Result<(), LogError> {
         let mut st = self.sync_state.lock();
         loop {
-            if self.poisoned.load(Ordering::Acquire) {
+            if self.poisoned.load(Ordering::Acquire) || self.epoch.load(Ordering::Acquire) != epoch
+            {
                 return Err(LogError::Poisoned);
             }
             if st.synced >= target {
@@ -447,9 +698,11 @@ impl Inner {
             // `file` or in older segments, which were synced when they were sealed.
             let (snap_end, snap_ts, file) = {
                 let w = self.writer.lock();
-                (w.next_offset, w.last_ts, w.active.file.clone())
+                (w.next_offset, w.last_ts, w.active.file.get())
             };
-            let res = self.sync_file(&*file);
+            let res = file
+                .map_err(LogError::from)
+                .and_then(|f| self.sync_file(&*f));
             st = self.sync_state.lock();
             st.syncing = false;
             if res.is_ok() {
@@ -479,7 +732,7 @@ impl Inner {
     /// before the new one exists, so only the last segment can ever be torn.
     fn roll(&self, w: &mut Writer) -> Result<(), LogError> {
         let old = w.active.clone();
-        self.sync_file(&*old.file)?;
+        self.sync_file(&*old.file.get()?)?;
         // Publish before advancing `synced`: a follower in `sync_to` returns as
         // soon as it sees `synced` cover its batch, and its records must already
         // be readable then.
@@ -499,12 +752,14 @@ impl Inner {
         let new = self.create_segment(w.next_offset, w.last_ts)?;
         self.segments.write().push(new.clone());
         w.active = new;
+        // Sealed: its descriptor now counts against the process-wide cap.
+        old.file.unpin();
         debug!(segment = w.next_offset, "rolled segment");
         Ok(())
     }
 
     fn create_segment(&self, base: u64, ts_floor: Option<i64>) -> Result<Arc<Segment>, LogError> {
-        create_segment(&*self.storage, base, ts_floor, &self.sync_count).inspect_err(|e| {
+        create_segment(&self.storage, base, ts_floor, &self.sync_count).inspect_err(|e| {
             if matches!(e, LogError::Io(_)) {
                 self.poison();
             }
@@ -518,12 +773,13 @@ fn write_file(storage: &dyn Storage, name: &str, bytes: &[u8]) -> io::Result<()>
 
 /// Creates a segment with its header, durably (file data and directory entry).
 fn create_segment(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     base: u64,
     ts_floor: Option<i64>,
     sync_count: &AtomicU64,
 ) -> Result<Arc<Segment>, LogError> {
-    let file = storage.create(&format::log_name(base))?;
+    let name = format::log_name(base);
+    let file = storage.create(&name)?;
     file.write_all_at(
         &format::encode_segment_header(&SegmentHeader {
             base_offset: base,
@@ -537,7 +793,7 @@ fn create_segment(
     Ok(Arc::new(Segment {
         base,
         ts_floor,
-        file,
+        file: SegFile::pinned(storage.clone(), name, file),
         meta: RwLock::new(SegMeta::empty(base)),
     }))
 }
@@ -567,12 +823,14 @@ fn read_header(file: &dyn StorageFile, len: u64) -> Option<Result<SegmentHeader,
 }
 
 /// Recovery: loads sealed segments (from `.idx` when valid, else by scanning, where
-/// any damage is an error), then scans the active segment and truncates its torn tail.
+/// any damage is an error), then scans the active segment and truncates its torn tail,
+/// or reports the damage if valid batches follow the bad one.
 fn recover(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     cfg: &LogConfig,
     sync_count: &AtomicU64,
-) -> Result<Vec<Arc<Segment>>, LogError> {
+) -> Result<(Vec<Arc<Segment>>, Option<Damage>), LogError> {
+    let mut damage = None;
     let mut logs = BTreeSet::new();
     let mut idxs = HashSet::new();
     for name in storage.list()? {
@@ -591,7 +849,7 @@ fn recover(
         let _ = storage.remove(&format::idx_name(*base));
     }
     let Some(&active_base) = logs.last() else {
-        return Ok(vec![create_segment(storage, 0, None, sync_count)?]);
+        return Ok((vec![create_segment(storage, 0, None, sync_count)?], None));
     };
     let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(logs.len());
     for &base in &logs {
@@ -610,7 +868,9 @@ fn recover(
             .last()
             .and_then(|s| s.meta.read().last_ts.or(s.ts_floor));
         let seg = if base == active_base {
-            recover_active(storage, file, base, len, prev_ts, cfg, sync_count)?
+            let (seg, d) = recover_active(storage, file, base, len, prev_ts, cfg, sync_count)?;
+            damage = d;
+            seg
         } else {
             load_sealed(storage, file, base, len, idxs.contains(&base), cfg)?
         };
@@ -619,11 +879,11 @@ fn recover(
     if idxs.contains(&active_base) {
         let _ = storage.remove(&format::idx_name(active_base));
     }
-    Ok(segments)
+    Ok((segments, damage))
 }
 
 fn load_sealed(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     file: Arc<dyn StorageFile>,
     base: u64,
     len: u64,
@@ -681,7 +941,14 @@ fn load_sealed(
     let meta = match meta {
         Some(m) => m,
         None => {
-            let out = segment::scan(&*file, base, header.ts_floor, len, cfg.index_interval_bytes)?;
+            let out = segment::scan(
+                &*file,
+                base,
+                header.ts_floor,
+                len,
+                cfg.index_interval_bytes,
+                u64::MAX,
+            )?;
             if let Some((pos, why)) = out.stopped {
                 // Sealed segments were fsynced before the next one was created, so
                 // damage here is media corruption, not a torn write: refuse to guess.
@@ -689,30 +956,32 @@ fn load_sealed(
             }
             let mut m = out.meta;
             let index = format::encode_index(&m.to_index_file(base));
-            match write_file(storage, &idx_name, &index) {
+            match write_file(&**storage, &idx_name, &index) {
                 Ok(()) => m.idx_bytes = index.len() as u64,
                 Err(e) => warn!(segment = base, error = %e, "could not write rebuilt index file"),
             }
             m
         }
     };
+    // Closed until a reader needs it: open() must not hold every sealed segment open.
+    drop(file);
     Ok(Arc::new(Segment {
         base,
         ts_floor: header.ts_floor,
-        file,
+        file: SegFile::closed(storage.clone(), name),
         meta: RwLock::new(meta),
     }))
 }
 
 fn recover_active(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     file: Arc<dyn StorageFile>,
     base: u64,
     len: u64,
     prev_ts: Option<i64>,
     cfg: &LogConfig,
     sync_count: &AtomicU64,
-) -> Result<Arc<Segment>, LogError> {
+) -> Result<(Arc<Segment>, Option<Damage>), LogError> {
     let name = format::log_name(base);
     let header = match read_header(&*file, len) {
         Some(Ok(h)) => h,
@@ -722,7 +991,7 @@ fn recover_active(
         _ => {
             warn!(segment = base, len, "rewriting incomplete segment header");
             drop(file);
-            return create_segment(storage, base, prev_ts, sync_count);
+            return Ok((create_segment(storage, base, prev_ts, sync_count)?, None));
         }
     };
     if header.base_offset != base {
@@ -732,8 +1001,60 @@ fn recover_active(
             "segment header base offset does not match file name",
         ));
     }
-    let out = segment::scan(&*file, base, header.ts_floor, len, cfg.index_interval_bytes)?;
+    let out = segment::scan(
+        &*file,
+        base,
+        header.ts_floor,
+        len,
+        cfg.index_interval_bytes,
+        u64::MAX,
+    )?;
     if let Some((pos, why)) = out.stopped {
+        let min_ts = out.meta.last_ts.or(header.ts_floor);
+        if let Some(valid_at) =
+            segment::find_valid_batch_after(&*file, pos, len, out.meta.next_offset, min_ts)?
+        {
+            // Valid batches after the bad one: damage, not a torn last write. Truncating
+            // would silently drop acknowledged records, so the file is left as it is,
+            // copied aside, and the log opens read-only.
+            let mut copy = format!("{name}.corrupt");
+            // Best effort: the original is never modified, so a failed copy (e.g. a
+            // full disk) must not keep the intact records from being served.
+            if let Err(e) = save_copy(&**storage, &*file, len, &copy) {
+                warn!(segment = base, error = %e, "could not copy the damaged segment aside");
+                let _ = storage.remove(&copy);
+                copy = format!("(none: copying failed: {e})");
+            }
+            error!(
+                segment = base,
+                position = pos,
+                valid_at,
+                reason = why,
+                copy = %copy,
+                "active segment is damaged before its end; the shard refuses writes"
+            );
+            stats::count_damaged_open();
+            // Readable records must be durable, as on the healthy path; fdatasync
+            // changes nothing in the file.
+            sync_count.fetch_add(1, Ordering::Relaxed);
+            file.sync_data()?;
+            let damage = Damage {
+                file: name.clone(),
+                position: pos,
+                valid_at,
+                reason: why.to_string(),
+                copy,
+            };
+            return Ok((
+                Arc::new(Segment {
+                    base,
+                    ts_floor: header.ts_floor,
+                    file: SegFile::pinned(storage.clone(), name, file),
+                    meta: RwLock::new(out.meta),
+                }),
+                Some(damage),
+            ));
+        }
         warn!(
             segment = base,
             position = pos,
@@ -747,42 +1068,38 @@ fn recover_active(
     // durable before it becomes readable.
     sync_count.fetch_add(1, Ordering::Relaxed);
     file.sync_data()?;
-    Ok(Arc::new(Segment {
-        base,
-        ts_floor: header.ts_floor,
-        file,
-        meta: RwLock::new(out.meta),
-    }))
+    Ok((
+        Arc::new(Segment {
+            base,
+            ts_floor: header.ts_floor,
+            file: SegFile::pinned(storage.clone(), name, file),
+            meta: RwLock::new(out.meta),
+        }),
+        None,
+    ))
 }
 
-fn spawn_flusher(inner: Weak<Inner>, interval_ms: u64) -> Result<Flusher, LogError> {
-    let stop = Arc::new((Mutex::new(false), Condvar::new()));
-    let stop2 = stop.clone();
-    let interval = Duration::from_millis(interval_ms.max(1));
-    let handle = std::thread::Builder::new()
-        .name("riffle-log-flush".into())
-        .spawn(move || {
-            let (lock, cv) = &*stop2;
-            loop {
-                {
-                    let mut stopped = lock.lock();
-                    if !*stopped {
-                        cv.wait_for(&mut stopped, interval);
-                    }
-                    if *stopped {
-                        return;
-                    }
-                }
-                let Some(inner) = inner.upgrade() else { return };
-                let target = inner.writer.lock().next_offset;
-                match inner.sync_to(target) {
-                    Ok(()) | Err(LogError::Poisoned) => {}
-                    Err(e) => warn!(error = %e, "background flush failed"),
-                }
-            }
-        })?;
-    Ok(Flusher {
-        stop,
-        handle: Some(handle),
-    })
+/// Copies a damaged segment to `copy` (unless an earlier open already did), durably.
+fn save_copy(
+    storage: &dyn Storage,
+    file: &dyn StorageFile,
+    len: u64,
+    copy: &str,
+) -> Result<(), LogError> {
+    if storage.list()?.iter().any(|n| n == copy) {
+        return Ok(());
+    }
+    let out = storage.create(copy)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0;
+    while pos < len {
+        let n = usize::try_from((len - pos).min(buf.len() as u64))
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+        read_exact_at(file, &mut buf[..n], pos)?;
+        out.write_all_at(&buf[..n], pos)?;
+        pos += n as u64;
+    }
+    out.sync_data()?;
+    storage.sync_dir()?;
+    Ok(())
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::fdcache::SegFile;
 use crate::format::{
     self, BatchHeader, IndexEntry, IndexFile, BATCH_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
@@ -124,7 +125,8 @@ impl SegMeta {
 pub(crate) struct Segment {
     pub base: u64,
     pub ts_floor: Option<i64>,
-    pub file: Arc<dyn StorageFile>,
+    /// Pinned open while active; opened on demand (and closed when idle) once sealed.
+    pub file: Arc<SegFile>,
     pub meta: RwLock<SegMeta>,
 }
 
@@ -179,19 +181,21 @@ pub(crate) struct ScanOutcome {
 }
 
 /// Validates every batch from the segment header to `file_len`, rebuilding the index.
-/// Stops at the first incomplete or invalid batch.
+/// Stops at the first incomplete or invalid batch, or once the records below
+/// `max_offset` are covered.
 pub(crate) fn scan(
     file: &dyn StorageFile,
     base: u64,
     ts_floor: Option<i64>,
     file_len: u64,
     interval: u64,
+    max_offset: u64,
 ) -> io::Result<ScanOutcome> {
     let mut meta = SegMeta::empty(base);
     let mut rd = ChunkReader::new(file, file_len, 1 << 20);
     let mut pos = SEGMENT_HEADER_LEN;
     let mut prev_ts = ts_floor;
-    while pos < file_len {
+    while pos < file_len && meta.next_offset < max_offset {
         let bad = |why| {
             Ok(ScanOutcome {
                 meta: meta.clone(),
@@ -228,4 +232,45 @@ pub(crate) fn scan(
         meta,
         stopped: None,
     })
+}
+
+/// Looks past a bad batch at `bad_pos` for a later batch that is complete, CRC-valid
+/// and plausibly continues the log: its first offset is above `next_offset` (the bad
+/// batch held at least one record) but not beyond what the bytes in between could
+/// hold, and its timestamp is not below `min_ts`. Finding one means the damage is not
+/// a torn last write. Returns the position of the first such batch.
+pub(crate) fn find_valid_batch_after(
+    file: &dyn StorageFile,
+    bad_pos: u64,
+    file_len: u64,
+    next_offset: u64,
+    min_ts: Option<i64>,
+) -> io::Result<Option<u64>> {
+    let mut rd = ChunkReader::new(file, file_len, 1 << 20);
+    let mut pos = bad_pos + 1;
+    while pos + BATCH_HEADER_LEN as u64 <= file_len {
+        let head = rd.get(pos, BATCH_HEADER_LEN)?.unwrap_or_default();
+        let plausible = head.len() == BATCH_HEADER_LEN
+            && head[8] == format::FORMAT_VERSION
+            && head[9..12] == [0, 0, 0]
+            && format::parse_batch_header(head).is_ok_and(|h| {
+                // Every record takes at least 8 bytes (its two length fields).
+                let max_offset = next_offset.saturating_add((pos - bad_pos) / 8 + 1);
+                h.count > 0
+                    && h.base_offset > next_offset
+                    && h.base_offset <= max_offset
+                    && min_ts.is_none_or(|t| h.timestamp_ms >= t)
+                    && pos + h.total_len <= file_len
+            });
+        if plausible {
+            let len = format::parse_batch_header(head).map_or(0, |h| h.total_len as usize);
+            if let Some(full) = rd.get(pos, len)? {
+                if format::verify_batch(full).is_ok() {
+                    return Ok(Some(pos));
+                }
+            }
+        }
+        pos += 1;
+    }
+    Ok(None)
 }

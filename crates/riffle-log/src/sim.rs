@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -14,6 +14,19 @@ use crate::storage::{Storage, StorageFile};
 struct Faults {
     fail_syncs: AtomicU32,
     sync_calls: AtomicU64,
+    fail_writes: AtomicU32,
+    full: AtomicBool,
+}
+
+impl Faults {
+    /// Whether this write fails (consuming one armed failure if so).
+    fn write_fails(&self) -> bool {
+        self.full.load(Ordering::SeqCst)
+            || self
+                .fail_writes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+    }
 }
 
 #[derive(Default)]
@@ -91,6 +104,18 @@ impl SimStorage {
     /// The next `n` `sync_data` calls fail with an I/O error (and persist nothing).
     pub fn fail_next_syncs(&self, n: u32) {
         self.faults.fail_syncs.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` writes fail like a full disk: each stores the first half of its
+    /// bytes (a partial write), then returns an `ENOSPC`-like error.
+    pub fn fail_next_writes(&self, n: u32) {
+        self.faults.fail_writes.store(n, Ordering::SeqCst);
+    }
+
+    /// While `full`, every write fails as in [`fail_next_writes`](Self::fail_next_writes);
+    /// truncation (which frees space) still works.
+    pub fn set_full(&self, full: bool) {
+        self.faults.full.store(full, Ordering::SeqCst);
     }
 
     /// Number of `sync_data` calls so far (successful or not).
@@ -189,10 +214,21 @@ impl StorageFile for SimFile {
     fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
         let mut d = self.data.lock();
         let pos = usize::try_from(pos).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let (buf, fail) = if self.faults.write_fails() {
+            (&buf[..buf.len() / 2], true)
+        } else {
+            (buf, false)
+        };
         if d.current.len() < pos + buf.len() {
             d.current.resize(pos + buf.len(), 0);
         }
         d.current[pos..pos + buf.len()].copy_from_slice(buf);
+        if fail {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "injected write failure: no space left on device",
+            ));
+        }
         Ok(())
     }
 

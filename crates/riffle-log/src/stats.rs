@@ -103,6 +103,56 @@ pub fn fsync_stats() -> HistogramSnapshot {
     FSYNC.snapshot()
 }
 
+static POISONINGS: AtomicU64 = AtomicU64::new(0);
+static RECOVERIES: AtomicU64 = AtomicU64::new(0);
+static FAILED_RECOVERIES: AtomicU64 = AtomicU64::new(0);
+static WRITE_FAILURES: AtomicU64 = AtomicU64::new(0);
+static DAMAGED_OPENS: AtomicU64 = AtomicU64::new(0);
+
+/// Storage faults of every log in this process since it started (monotonic counters,
+/// process-wide for the same reason as [`fsync_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultStats {
+    /// Logs that became poisoned (a failed fdatasync or cleanup).
+    pub poisonings: u64,
+    /// Poisoned logs that recovered without a restart.
+    pub recoveries: u64,
+    /// Recovery attempts that failed (the log stayed poisoned).
+    pub failed_recoveries: u64,
+    /// Appends whose write failed (e.g. ENOSPC) and were answered with an error.
+    pub write_failures: u64,
+    /// Logs opened in the damaged, read-only state (corruption before the end of the
+    /// active segment).
+    pub damaged_opens: u64,
+}
+
+pub(crate) fn count_poisoning() {
+    POISONINGS.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn count_recovery() {
+    RECOVERIES.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn count_failed_recovery() {
+    FAILED_RECOVERIES.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn count_write_failure() {
+    WRITE_FAILURES.fetch_add(1, Ordering::Relaxed);
+}
+pub(crate) fn count_damaged_open() {
+    DAMAGED_OPENS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts of storage faults since the process started (for `/metrics`).
+pub fn fault_stats() -> FaultStats {
+    FaultStats {
+        poisonings: POISONINGS.load(Ordering::Relaxed),
+        recoveries: RECOVERIES.load(Ordering::Relaxed),
+        failed_recoveries: FAILED_RECOVERIES.load(Ordering::Relaxed),
+        write_failures: WRITE_FAILURES.load(Ordering::Relaxed),
+        damaged_opens: DAMAGED_OPENS.load(Ordering::Relaxed),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

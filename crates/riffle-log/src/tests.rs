@@ -12,6 +12,7 @@ fn cfg(sync: SyncPolicy) -> LogConfig {
         segment_max_age_ms: 1_000_000,
         index_interval_bytes: 128,
         sync,
+        ..LogConfig::default()
     }
 }
 
@@ -558,4 +559,352 @@ fn rejects_oversized_batch() {
         Err(LogError::BatchTooLarge { .. })
     ));
     assert_eq!(log.end_offset(), 0);
+}
+
+#[test]
+fn interval_log_can_be_reopened_right_after_drop() {
+    // The flusher must not keep a dropped log (and its directory lock) alive.
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(SyncPolicy::IntervalMs(1));
+    for i in 0..50u64 {
+        let log = ShardLog::open(dir.path(), c.clone()).unwrap();
+        assert_eq!(log.end_offset(), i);
+        log.append(1000, &[(b"k", &val(i))]).unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(300));
+    }
+}
+
+fn values(log: &ShardLog) -> Vec<Vec<u8>> {
+    log.read(0, usize::MAX, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.value)
+        .collect()
+}
+
+#[test]
+fn poisoned_log_recovers_in_place_and_keeps_acknowledged_records() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    fill(&log, 3);
+    let size_before = sim.read_file(&format::log_name(0)).unwrap().len();
+    sim.fail_next_syncs(1);
+    assert!(matches!(
+        log.append(2000, &[(b"", b"failed")]),
+        Err(LogError::Io(_))
+    ));
+    assert_eq!(log.health(), crate::LogHealth::Poisoned);
+    // Within the retry pause, appends are refused without touching the disk.
+    assert!(matches!(
+        log.append(2001, &[(b"", b"x")]),
+        Err(LogError::Poisoned)
+    ));
+    let recovered_before = crate::fault_stats().recoveries;
+    assert!(log.recover().unwrap());
+    assert!(
+        !log.recover().unwrap(),
+        "a healthy log has nothing to recover"
+    );
+    assert_eq!(log.health(), crate::LogHealth::Healthy);
+    assert_eq!(log.recovery_count(), 1);
+    assert!(crate::fault_stats().recoveries > recovered_before);
+    // The failed batch (never acknowledged) is cut; the acknowledged ones are kept.
+    assert_eq!(
+        sim.read_file(&format::log_name(0)).unwrap().len(),
+        size_before
+    );
+    assert_eq!(log.end_offset(), 3);
+    assert_eq!(
+        log.append(2002, &[(b"", b"after")]).unwrap().first_offset,
+        3
+    );
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, cfg(SyncPolicy::Always));
+    let mut want: Vec<Vec<u8>> = (0..3).map(val).collect();
+    want.push(b"after".to_vec());
+    assert_eq!(values(&log), want);
+}
+
+#[test]
+fn poisoned_log_recovers_on_a_later_append() {
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        recovery_retry_ms: 50,
+        ..cfg(SyncPolicy::Always)
+    };
+    let log = sim_log(&sim, c.clone());
+    fill(&log, 2);
+    sim.fail_next_syncs(1);
+    assert!(log.sync().is_ok(), "nothing to sync, nothing fails");
+    assert!(log.append(2000, &[(b"", b"failed")]).is_err());
+    assert!(matches!(
+        log.append(2001, &[(b"", b"too early")]),
+        Err(LogError::Poisoned)
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert_eq!(log.append(2002, &[(b"", b"late")]).unwrap().first_offset, 2);
+    assert!(!log.is_poisoned());
+    assert_eq!(log.recovery_count(), 1);
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, c);
+    assert_eq!(values(&log), vec![val(0), val(1), b"late".to_vec()]);
+}
+
+#[test]
+fn recovery_makes_acknowledged_unsynced_records_durable() {
+    // Under Never (and IntervalMs) records are acknowledged before they are synced;
+    // after a failed fdatasync, recovery writes them again and syncs them.
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        segment_max_bytes: 1 << 20,
+        ..cfg(SyncPolicy::Never)
+    };
+    let log = sim_log(&sim, c.clone());
+    fill(&log, 5);
+    sim.fail_next_syncs(1);
+    assert!(matches!(log.sync(), Err(LogError::Io(_))));
+    assert!(log.is_poisoned());
+    assert!(log.recover().unwrap());
+    assert_eq!(log.end_offset(), 5);
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, c);
+    assert_eq!(values(&log), (0..5).map(val).collect::<Vec<_>>());
+}
+
+#[test]
+fn recovery_after_a_failed_roll_removes_the_half_created_segment() {
+    let sim = Arc::new(SimStorage::new());
+    let log = sim_log(&sim, cfg(SyncPolicy::Never));
+    fill(&log, 5);
+    // Rolling writes the old segment's .idx, then the new segment's header: fail both.
+    sim.fail_next_writes(2);
+    let big = vec![7u8; 2000];
+    assert!(log.append(3000, &[(b"", &big)]).is_err());
+    assert!(log.is_poisoned());
+    assert!(sim.file_names().contains(&format::log_name(5)));
+    assert!(log.recover().unwrap());
+    assert!(!sim.file_names().contains(&format::log_name(5)));
+    // The roll is retried and succeeds now.
+    assert_eq!(log.append(3000, &[(b"", &big)]).unwrap().first_offset, 5);
+    assert_eq!(log.append(3001, &[(b"", b"z")]).unwrap().first_offset, 6);
+    log.sync().unwrap();
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, cfg(SyncPolicy::Never));
+    assert_eq!(log.end_offset(), 7);
+    assert_eq!(values(&log)[5], big);
+}
+
+#[test]
+fn failed_write_leaves_no_partial_batch_and_later_appends_succeed() {
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        segment_max_bytes: 1 << 20,
+        ..cfg(SyncPolicy::Always)
+    };
+    let log = sim_log(&sim, c.clone());
+    fill(&log, 3);
+    let size = sim.read_file(&format::log_name(0)).unwrap().len();
+    let failures = crate::fault_stats().write_failures;
+    sim.set_full(true);
+    for _ in 0..3 {
+        let err = log.append(2000, &[(b"", b"no space")]).unwrap_err();
+        assert!(
+            matches!(&err, LogError::Io(e) if e.kind() == std::io::ErrorKind::StorageFull),
+            "{err}"
+        );
+        // The half-written batch was cut off again.
+        assert_eq!(sim.read_file(&format::log_name(0)).unwrap().len(), size);
+    }
+    assert!(crate::fault_stats().write_failures >= failures + 3);
+    assert_eq!(log.end_offset(), 3);
+    assert_eq!(log.health(), crate::LogHealth::Healthy);
+    sim.set_full(false);
+    assert_eq!(
+        log.append(2001, &[(b"", b"space")]).unwrap().first_offset,
+        3
+    );
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, c);
+    let mut want: Vec<Vec<u8>> = (0..3).map(val).collect();
+    want.push(b"space".to_vec());
+    assert_eq!(values(&log), want);
+}
+
+#[test]
+fn disk_full_while_rolling_recovers_by_itself_once_space_is_free() {
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        recovery_retry_ms: 0,
+        ..cfg(SyncPolicy::Always)
+    };
+    let log = sim_log(&sim, c.clone());
+    fill(&log, 5);
+    let big = vec![1u8; 2000];
+    sim.set_full(true);
+    assert!(log.append(3000, &[(b"", &big)]).is_err());
+    // Still full: recovery itself cannot help, nothing is acknowledged.
+    assert!(log.append(3000, &[(b"", &big)]).is_err());
+    assert_eq!(log.end_offset(), 5);
+    sim.set_full(false);
+    assert_eq!(log.append(3000, &[(b"", &big)]).unwrap().first_offset, 5);
+    drop(log);
+    sim.crash();
+    let log = sim_log(&sim, c);
+    assert_eq!(log.end_offset(), 6);
+    assert_eq!(values(&log)[..5], (0..5).map(val).collect::<Vec<_>>()[..]);
+}
+
+/// Start positions of the batches of a segment file.
+fn batch_positions(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut pos = SEGMENT_HEADER_LEN as usize;
+    while pos + 4 <= bytes.len() {
+        out.push(pos);
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        pos += 4 + len;
+    }
+    out
+}
+
+fn three_batch_cfg() -> LogConfig {
+    LogConfig {
+        segment_max_bytes: 1 << 20,
+        ..cfg(SyncPolicy::Always)
+    }
+}
+
+#[test]
+fn damage_before_the_last_batch_is_reported_not_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = dir.path().join(format::log_name(0));
+    {
+        let log = ShardLog::open(dir.path(), three_batch_cfg()).unwrap();
+        fill(&log, 3);
+    }
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let batches = batch_positions(&bytes);
+    assert_eq!(batches.len(), 3);
+    bytes[batches[1] + 40] ^= 0x55; // inside the middle batch's records
+    std::fs::write(&seg, &bytes).unwrap();
+    let damaged_before = crate::fault_stats().damaged_opens;
+
+    let log = ShardLog::open(dir.path(), three_batch_cfg()).unwrap();
+    assert_eq!(
+        log.health(),
+        crate::LogHealth::Damaged {
+            file: format::log_name(0),
+            position: batches[1] as u64,
+            reason: "batch checksum mismatch".into(),
+        }
+    );
+    assert!(crate::fault_stats().damaged_opens > damaged_before);
+    // Nothing was cut, and a copy is kept aside.
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes);
+    let copy = dir.path().join(format!("{}.corrupt", format::log_name(0)));
+    assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+    // The records before the damage are readable; writes are refused, and say why.
+    assert_eq!(values(&log), vec![val(0)]);
+    let err = log.append(5000, &[(b"", b"x")]).unwrap_err();
+    assert!(
+        matches!(&err, LogError::Damaged { position, valid_at, .. }
+            if *position == batches[1] as u64 && *valid_at == batches[2] as u64),
+        "{err}"
+    );
+    assert!(matches!(log.recover(), Err(LogError::Damaged { .. })));
+    assert_eq!(log.delete_before(i64::MAX).unwrap(), 0);
+    drop(log);
+    // Still damaged (and still untouched) on the next open.
+    let log = ShardLog::open(dir.path(), three_batch_cfg()).unwrap();
+    assert!(matches!(log.health(), crate::LogHealth::Damaged { .. }));
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes);
+}
+
+#[test]
+fn a_cut_last_batch_is_a_torn_tail_and_truncated() {
+    let sim = Arc::new(SimStorage::new());
+    {
+        let log = sim_log(&sim, three_batch_cfg());
+        fill(&log, 3);
+    }
+    let name = format::log_name(0);
+    let bytes = sim.read_file(&name).unwrap();
+    let batches = batch_positions(&bytes);
+    sim.write_file(&name, &bytes[..batches[2] + 20]);
+    let log = sim_log(&sim, three_batch_cfg());
+    assert_eq!(log.health(), crate::LogHealth::Healthy);
+    assert_eq!(sim.read_file(&name).unwrap().len(), batches[2]);
+    assert_eq!(values(&log), vec![val(0), val(1)]);
+    assert_eq!(log.append(5000, &[(b"", b"x")]).unwrap().first_offset, 2);
+    assert!(!sim.file_names().iter().any(|n| n.ends_with(".corrupt")));
+}
+
+#[test]
+fn a_bad_last_batch_with_nothing_valid_after_it_is_a_torn_tail() {
+    let sim = Arc::new(SimStorage::new());
+    {
+        let log = sim_log(&sim, three_batch_cfg());
+        fill(&log, 3);
+    }
+    let name = format::log_name(0);
+    let mut bytes = sim.read_file(&name).unwrap();
+    let batches = batch_positions(&bytes);
+    bytes[batches[2] + 40] ^= 1;
+    // Garbage after it (as a torn write can leave) is not a valid batch either.
+    bytes.extend_from_slice(&[0xAB; 100]);
+    sim.write_file(&name, &bytes);
+    let log = sim_log(&sim, three_batch_cfg());
+    assert_eq!(log.health(), crate::LogHealth::Healthy);
+    assert_eq!(sim.read_file(&name).unwrap().len(), batches[2]);
+    assert_eq!(log.end_offset(), 2);
+}
+
+#[test]
+fn sync_also_recovers_a_poisoned_log_after_the_retry_pause() {
+    let sim = Arc::new(SimStorage::new());
+    let c = LogConfig {
+        recovery_retry_ms: 30,
+        ..cfg(SyncPolicy::Never)
+    };
+    let log = sim_log(&sim, c.clone());
+    fill(&log, 4);
+    sim.fail_next_syncs(1);
+    assert!(matches!(log.sync(), Err(LogError::Io(_))));
+    assert!(matches!(log.sync(), Err(LogError::Poisoned)));
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    log.sync().unwrap();
+    assert!(!log.is_poisoned());
+    drop(log);
+    sim.crash();
+    assert_eq!(sim_log(&sim, c).end_offset(), 4);
+}
+
+#[test]
+fn damaged_log_opens_even_if_the_copy_cannot_be_written() {
+    let sim = Arc::new(SimStorage::new());
+    {
+        let log = sim_log(&sim, three_batch_cfg());
+        fill(&log, 3);
+    }
+    let name = format::log_name(0);
+    let mut bytes = sim.read_file(&name).unwrap();
+    let batches = batch_positions(&bytes);
+    bytes[batches[1] + 40] ^= 0x55;
+    sim.write_file(&name, &bytes);
+    sim.set_full(true);
+    let log = sim_log(&sim, three_batch_cfg());
+    sim.set_full(false);
+    assert!(matches!(log.health(), crate::LogHealth::Damaged { .. }));
+    assert_eq!(values(&log), vec![val(0)]);
+    assert_eq!(sim.read_file(&name).unwrap(), bytes);
+    assert!(!sim.file_names().iter().any(|n| n.ends_with(".corrupt")));
+    let err = log.append(5000, &[(b"", b"x")]).unwrap_err();
+    assert!(
+        matches!(&err, LogError::Damaged { copy, .. } if copy.starts_with("(none")),
+        "{err}"
+    );
 }

@@ -1,6 +1,7 @@
 //! Model-based property test: the log against a Vec of records, through random
-//! appends, reads, timestamp lookups, retention, syncs, injected fsync failures,
-//! clean reopens and simulated power losses (with and without torn tails).
+//! appends, reads, timestamp lookups, retention, syncs, injected fsync and write
+//! failures (followed by a restart or an in-place recovery), clean reopens and
+//! simulated power losses (with and without torn tails).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -21,6 +22,12 @@ enum Op {
         recs: Vec<(Vec<u8>, Vec<u8>)>,
         torn: bool,
         seed: u64,
+    },
+    /// Arms one write or fsync failure, appends, and if that poisoned the log,
+    /// recovers it in place (`ShardLog::recover`) without a restart.
+    FaultThenRecover {
+        write: bool,
+        recs: Vec<(Vec<u8>, Vec<u8>)>,
     },
     Read {
         from_pick: u64,
@@ -57,6 +64,8 @@ fn op(always: bool) -> impl Strategy<Value = Op> {
         12 => (-50i64..100, records()).prop_map(|(ts_delta, recs)| Op::Append { ts_delta, recs }),
         fail_weight => (records(), any::<bool>(), any::<u64>())
             .prop_map(|(recs, torn, seed)| Op::AppendWithSyncFailure { recs, torn, seed }),
+        2 => (any::<bool>(), records())
+            .prop_map(|(write, recs)| Op::FaultThenRecover { write, recs }),
         4 => (0u64..1000, 0usize..8, 0usize..150)
             .prop_map(|(from_pick, max_records, max_bytes)| Op::Read { from_pick, max_records, max_bytes }),
         2 => (-20i64..800).prop_map(|back| Op::OffsetForTs { back }),
@@ -173,6 +182,7 @@ fn run(policy: SyncPolicy, ops: Vec<Op>) {
         segment_max_age_ms: 400,
         index_interval_bytes: 64,
         sync: policy,
+        ..LogConfig::default()
     };
     let sim = Arc::new(SimStorage::new());
     let log = ShardLog::open_with_storage(sim.clone(), cfg.clone()).unwrap();
@@ -214,6 +224,36 @@ fn run(policy: SyncPolicy, ops: Vec<Op>) {
                 assert_eq!(h.log().end_offset(), h.model.len());
                 let pending: Vec<Rec> = recs.into_iter().map(|(k, v)| (now + 1, k, v)).collect();
                 h.restart(Some((torn, seed)), &pending);
+            }
+            Op::FaultThenRecover { write, recs } => {
+                if write {
+                    h.sim.fail_next_writes(1);
+                } else {
+                    h.sim.fail_next_syncs(1);
+                }
+                match h.log().append(now, &as_slices(&recs)) {
+                    // The armed failure hit something that may fail quietly (an .idx
+                    // write) or nothing at all (no fsync under Never without a roll).
+                    Ok(info) => {
+                        assert_eq!(info.first_offset, h.model.len());
+                        h.model
+                            .recs
+                            .extend(recs.into_iter().map(|(k, v)| (now, k, v)));
+                        if policy == SyncPolicy::Always {
+                            h.model.synced = h.model.len();
+                        }
+                    }
+                    Err(LogError::Io(_)) => {}
+                    Err(e) => panic!("unexpected error {e}"),
+                }
+                h.sim.fail_next_writes(0);
+                h.sim.fail_next_syncs(0);
+                if h.log().is_poisoned() {
+                    assert!(h.log().recover().unwrap());
+                    // Recovery keeps exactly the acknowledged records and syncs them.
+                    h.model.synced = h.model.len();
+                }
+                assert!(!h.log().is_poisoned());
             }
             Op::Read {
                 from_pick,
