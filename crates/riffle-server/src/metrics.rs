@@ -16,8 +16,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 use riffle_streams::metrics::{
-    fsync_stats, HistogramSnapshot, MicrosHistogram, ShardSnapshot, StreamMetrics, StreamSnapshot,
-    LATENCY_BOUNDS_MICROS,
+    fault_stats, fsync_stats, sealed_file_stats, HistogramSnapshot, MicrosHistogram, ShardSnapshot,
+    StreamMetrics, StreamSnapshot, LATENCY_BOUNDS_MICROS,
 };
 use riffle_streams::Engine;
 use std::fmt;
@@ -453,6 +453,41 @@ impl Collector for EngineCollector {
             "riffle_storage_fsync_max_seconds",
             "Slowest fdatasync since the process started",
             &global(fsync.max_micros as f64 / 1e6),
+        )?;
+        let faults = fault_stats();
+        for (name, help, value) in [
+            ("riffle_storage_poisonings", "Shard logs that refused writes after a failed write cleanup or fdatasync", faults.poisonings),
+            ("riffle_storage_recoveries", "Poisoned shard logs that recovered without a restart", faults.recoveries),
+            ("riffle_storage_failed_recoveries", "Recovery attempts that failed (the shard stayed poisoned)", faults.failed_recoveries),
+            ("riffle_storage_write_failures", "Appends whose write failed (e.g. disk full) and were answered with an error", faults.write_failures),
+            ("riffle_storage_damaged_opens", "Shard logs opened read-only because of damage before the end of their active segment", faults.damaged_opens),
+        ] {
+            counter(&mut enc, name, help, &[(Vec::new(), value)])?;
+        }
+        gauge(
+            &mut enc,
+            "riffle_storage_degraded_shards",
+            "Shards whose log refuses writes now (poisoned or damaged); /health/ready names them",
+            &global(snap.degraded_shards as f64),
+        )?;
+        let files = sealed_file_stats();
+        gauge(
+            &mut enc,
+            "riffle_storage_sealed_files_open",
+            "Sealed segment files holding a descriptor (opened on demand, least recently used closed first)",
+            &global(files.open as f64),
+        )?;
+        gauge(
+            &mut enc,
+            "riffle_storage_sealed_files_limit",
+            "The cap on open sealed segment files",
+            &global(files.limit as f64),
+        )?;
+        counter(
+            &mut enc,
+            "riffle_storage_sealed_file_evictions",
+            "Sealed segment files closed to stay under the cap",
+            &[(Vec::new(), files.evictions)],
         )
     }
 }

@@ -3,7 +3,10 @@
 //! atomic on a struct the request already holds: one per stream, looked up
 //! with the stream, and one per shard, inside its handle.
 
-pub use riffle_log::{fsync_stats, HistogramSnapshot, MicrosHistogram, LATENCY_BOUNDS_MICROS};
+pub use riffle_log::{
+    fault_stats, fsync_stats, sealed_file_stats, FaultStats, HistogramSnapshot, MicrosHistogram,
+    SealedFileStats, LATENCY_BOUNDS_MICROS,
+};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -178,6 +181,8 @@ pub struct MetricsSnapshot {
     pub live_subscriptions: usize,
     /// Size of the metadata database file.
     pub meta_bytes: u64,
+    /// Shards whose log refuses writes (poisoned or damaged).
+    pub degraded_shards: usize,
 }
 
 #[derive(Debug)]

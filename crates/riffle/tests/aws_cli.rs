@@ -424,10 +424,9 @@ fn readme_quick_start_reads_back_its_record() {
         eprintln!("SKIPPED readme_quick_start_reads_back_its_record: `aws` is not on PATH");
         return;
     }
-    let readme = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
-    )
-    .unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
     let section = readme
         .split("## Quick start")
         .nth(1)
@@ -446,7 +445,10 @@ fn readme_quick_start_reads_back_its_record() {
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
         .env("AWS_CONFIG_FILE", home.path().join("config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("credentials"),
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_PAGER", "")
         .env_remove("AWS_PROFILE")

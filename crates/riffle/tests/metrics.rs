@@ -849,3 +849,75 @@ async fn subscriptions_are_counted() {
     );
     drop(events);
 }
+
+/// A shard whose active segment is damaged before its last batch (not a
+/// torn tail) opens read-only: readiness names it, `/metrics` counts it,
+/// writes to it fail, and the records before the damage are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_shard_is_reported_by_readiness_and_metrics() {
+    let mut server = TestServer::start();
+    let c = server.client().await;
+    create_stream(&c, "damaged", 1).await;
+    for i in 0..3u8 {
+        c.put_record()
+            .stream_name("damaged")
+            .partition_key("k")
+            .data(Blob::new(vec![b'a' + i; 1000]))
+            .send()
+            .await
+            .unwrap();
+    }
+    server.kill9();
+    // Three equal batches: the middle byte of the file is inside the second.
+    let shard_dir = std::fs::read_dir(server.data_dir().join("streams"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("damaged-"))
+        })
+        .unwrap()
+        .join("000000000000");
+    let segment = std::fs::read_dir(&shard_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&segment, &bytes).unwrap();
+    server.restart();
+
+    let h = http();
+    let ready = h
+        .get(format!("{}/health/ready", server.endpoint()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = serde_json::from_str(&ready.text().await.unwrap()).unwrap();
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("shardId-000000000000 of stream damaged is damaged"),
+        "{reason}"
+    );
+    let s = scrape(&server).await;
+    assert_eq!(s.value("riffle_storage_degraded_shards", &[]), 1.0);
+    assert_eq!(s.value("riffle_storage_damaged_opens_total", &[]), 1.0);
+
+    let c = no_retry_client_for(&server.endpoint()).await;
+    let e = c
+        .put_record()
+        .stream_name("damaged")
+        .partition_key("k")
+        .data(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("InternalFailure"), "{e:?}");
+    let it = trim_horizon(&c, "damaged", "shardId-000000000000").await;
+    let got = c.get_records().shard_iterator(it).send().await.unwrap();
+    assert_eq!(got.records().len(), 1, "the record before the damage");
+    assert_eq!(got.records()[0].data().as_ref(), &[b'a'; 1000][..]);
+}

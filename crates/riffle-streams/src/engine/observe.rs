@@ -20,6 +20,7 @@ impl Engine {
             .collect();
         let mut out = MetricsSnapshot {
             live_subscriptions: self.live_subscriptions(),
+            degraded_shards: self.degraded_shards().len(),
             meta_bytes: std::fs::metadata(self.cfg.data_dir.join("meta.redb"))
                 .map(|m| m.len())
                 .unwrap_or(0),
@@ -90,6 +91,35 @@ impl Engine {
             .put_records_done(records.len(), stored, bytes, throttled, started);
     }
 
+    /// Shards whose log cannot take writes: poisoned by a failed write or
+    /// fsync (recovering by itself) or damaged (kept read-only for an
+    /// operator), as `(stream, shard id, health)`.
+    pub fn degraded_shards(&self) -> Vec<(String, String, riffle_log::LogHealth)> {
+        let streams: Vec<(String, Arc<LiveStream>)> = self
+            .streams
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for (name, stream) in streams {
+            let mut logs: Vec<_> = stream
+                .logs
+                .read()
+                .iter()
+                .map(|(i, l)| (*i, l.clone()))
+                .collect();
+            logs.sort_unstable_by_key(|(i, _)| *i);
+            for (index, log) in logs {
+                let health = log.health();
+                if health != riffle_log::LogHealth::Healthy {
+                    out.push((name.clone(), shard_id(index), health));
+                }
+            }
+        }
+        out
+    }
+
     /// Readiness: the data directory takes a write (create, fsync, remove a
     /// probe file). Blocking; a few file operations.
     pub fn check_ready(&self) -> Result<(), StreamsError> {
@@ -104,6 +134,25 @@ impl Engine {
                 "data directory {} is not writable: {e}",
                 self.cfg.data_dir.display()
             ))
-        })
+        })?;
+        let degraded = self.degraded_shards();
+        if degraded.is_empty() {
+            return Ok(());
+        }
+        let listed: Vec<String> = degraded
+            .iter()
+            .take(10)
+            .map(|(stream, shard, health)| match health {
+                riffle_log::LogHealth::Damaged { file, position, .. } => {
+                    format!("{shard} of stream {stream} is damaged ({file} at byte {position}; read-only until repaired)")
+                }
+                _ => format!("{shard} of stream {stream} refuses writes after a storage fault (recovering by itself)"),
+            })
+            .collect();
+        Err(StreamsError::Internal(format!(
+            "{} degraded shard(s): {}",
+            degraded.len(),
+            listed.join("; ")
+        )))
     }
 }
