@@ -4,6 +4,7 @@
 
 mod errors;
 mod handler;
+mod listen;
 mod metrics;
 mod observe;
 mod streamed;
@@ -25,6 +26,19 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// How often due retention is enforced (whole segments deleted).
     pub retention_check_interval: Duration,
+    /// Open connections; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Requests being processed at once; more are answered 503 at once.
+    /// SubscribeToShard streams count only until their response starts.
+    pub max_concurrent_requests: usize,
+    /// Once a request's first byte arrives, its head must be complete within
+    /// this (HTTP/1 and the HTTP/2 preface). `None`: no limit.
+    pub header_read_timeout: Option<Duration>,
+    /// A connection with no request in flight is closed after this. `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// A request body must arrive in full within this after its head, else
+    /// 408. `None`: no limit.
+    pub body_timeout: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +46,11 @@ impl Default for ServerConfig {
         ServerConfig {
             max_request_bytes: 16 * 1024 * 1024,
             retention_check_interval: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_concurrent_requests: 512,
+            header_read_timeout: Some(Duration::from_secs(10)),
+            idle_timeout: Some(Duration::from_secs(60)),
+            body_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -45,21 +64,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let maintenance = spawn_maintenance(engine.clone(), cfg.retention_check_interval);
-    let app = router(AppState::new(engine.clone(), cfg));
+    let app = router(AppState::new(engine.clone(), cfg.clone()));
     // Event streams last minutes; end them so graceful shutdown can drain.
     let ending = engine.clone();
     let shutdown = async move {
         shutdown.await;
         ending.end_subscriptions();
     };
-    // Without TCP_NODELAY, Nagle holds each small SubscribeToShard event until
-    // the previous one is ACKed (up to the client's 40 ms delayed ACK).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = listen::serve(listener, app, &cfg, shutdown).await;
     maintenance.abort();
     let e = engine.clone();
     let _ = tokio::task::spawn_blocking(move || e.sync_all()).await;
