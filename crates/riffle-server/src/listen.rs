@@ -62,6 +62,9 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// File descriptors kept for data files, the metadata store and rejections,
 /// on top of one per connection.
 const FD_RESERVE: u64 = 1024;
+/// Connections the kernel completes before they are accepted (capped by
+/// `net.core.somaxconn`); tokio's default of 1024 drops SYNs in a burst.
+const LISTEN_BACKLOG: i32 = 4096;
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Accepts connections until `shutdown` resolves, then stops accepting, asks
@@ -77,6 +80,10 @@ pub(crate) async fn serve(
         .max_connections
         .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     check_fd_limit(max_connections as u64);
+    // listen() again only resizes the queue of a listening socket.
+    if let Err(e) = socket2::SockRef::from(&listener).listen(LISTEN_BACKLOG) {
+        tracing::debug!(error = %e, "cannot enlarge the listen backlog");
+    }
     let limits = Arc::new(Limits {
         requests: Arc::new(Semaphore::new(
             cfg.max_concurrent_requests.clamp(1, Semaphore::MAX_PERMITS),

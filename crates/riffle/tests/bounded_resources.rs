@@ -1,0 +1,449 @@
+//! Bounded resources at the edge, against the real binary over loopback:
+//! idle and slowloris connections cannot stop a new client from being served
+//! and are closed by the read timeouts; the connection and concurrent-request
+//! limits answer 503 ServiceUnavailableException; a slow body gets 408; a
+//! SubscribeToShard stream neither holds a request slot nor is cut by the idle
+//! timeout.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use aws_sdk_kinesis::types::{ShardIteratorType, StartingPosition};
+use common::kinesis::{arn, create_stream};
+use common::TestServer;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=abcd";
+
+/// The head of a Kinesis JSON request whose body is `len` bytes.
+fn head(target: &str, len: usize, close: bool) -> String {
+    format!(
+        "POST / HTTP/1.1\r\nHost: riffle\r\nx-amz-target: Kinesis_20131202.{target}\r\n\
+         content-type: application/x-amz-json-1.1\r\nx-amz-date: 20260101T000000Z\r\n\
+         authorization: {AUTH}\r\ncontent-length: {len}\r\n{}\r\n",
+        if close { "connection: close\r\n" } else { "" }
+    )
+}
+
+/// Reads a response until the server closes the connection (bounded).
+fn read_all(s: &mut TcpStream, within: Duration) -> Vec<u8> {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "reading the response: {e} (got so far: {:?})",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+    out
+}
+
+/// (status, headers, body) of one HTTP/1.1 response.
+fn parse(resp: &[u8]) -> (u16, String, String) {
+    let text = String::from_utf8_lossy(resp).to_string();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete response: {text:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"));
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+/// One ListStreams on a new connection: status, body and how long it took
+/// from connect to the last byte.
+fn list_streams(addr: &str) -> (u16, String, Duration) {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.write_all(format!("{}{{}}", head("ListStreams", 2, true)).as_bytes())
+        .unwrap();
+    let resp = read_all(&mut s, Duration::from_secs(5));
+    let took = started.elapsed();
+    let (status, _, body) = parse(&resp);
+    (status, body, took)
+}
+
+/// Waits until the server closes `s` (EOF or reset) and returns when, or
+/// `None` if it is still open at `deadline`. Data the server sends first is skipped.
+fn closed_by(s: &TcpStream, deadline: Instant) -> Option<Instant> {
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match (&*s).read(&mut buf) {
+            Ok(0) => return Some(Instant::now()),
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                return Some(Instant::now())
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return None
+            }
+            Err(e) => panic!("unexpected read error: {e}"),
+        }
+    }
+}
+
+/// True while the server has neither closed `s` nor sent anything on it.
+fn still_open(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 1];
+    let open = matches!(s.peek(&mut buf), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    s.set_nonblocking(false).unwrap();
+    open
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"))
+}
+
+#[test]
+fn idle_and_slowloris_connections_do_not_stop_a_new_client_and_are_closed_by_the_timeouts() {
+    const IDLE: usize = 2_000;
+    const TRICKLING: usize = 50;
+    const IDLE_MS: u64 = 4_000;
+    const HEAD_MS: u64 = 3_000;
+    // Both ends of 2,050 connections live in this process and the server.
+    let _ = rlimit::increase_nofile_limit(8_192);
+    let server = TestServer::start_with(&[
+        "--transition-delay-ms",
+        "0",
+        "--idle-timeout-ms",
+        &IDLE_MS.to_string(),
+        "--header-read-timeout-ms",
+        &HEAD_MS.to_string(),
+    ]);
+    let addr = server.addr.clone();
+
+    // 2,000 connections that never send a byte, in batches: a request served
+    // after each batch shows the server has accepted it (accepts are FIFO).
+    let idle_opened = Instant::now();
+    let mut idle: Vec<TcpStream> = Vec::with_capacity(IDLE);
+    while idle.len() < IDLE {
+        for _ in 0..500.min(IDLE - idle.len()) {
+            let s = TcpStream::connect(&addr).unwrap_or_else(|e| {
+                panic!("idle connection {}: {e} (ulimit -n too low?)", idle.len())
+            });
+            idle.push(s);
+        }
+        let (status, body, _) = list_streams(&addr);
+        assert_eq!(status, 200, "{body}");
+    }
+    let idle_done = Instant::now();
+
+    // 50 connections sending a request head one byte per second.
+    let trickling: Arc<Vec<TcpStream>> = Arc::new(
+        (0..TRICKLING)
+            .map(|_| TcpStream::connect(&addr).unwrap())
+            .collect(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let first_byte = Instant::now();
+    let writer = {
+        let (conns, stop) = (trickling.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let bytes = head("ListStreams", 2, false).into_bytes();
+            for b in bytes.iter().take(20) {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                for mut c in conns.iter() {
+                    let _ = c.write(std::slice::from_ref(b));
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+
+    // A new client is served at once, several times; keep the best.
+    let mut latencies = Vec::new();
+    for _ in 0..5 {
+        let (status, body, took) = list_streams(&addr);
+        assert_eq!(status, 200, "{body}");
+        assert!(json(&body)["StreamNames"].is_array(), "{body}");
+        latencies.push(took);
+    }
+    let best = *latencies.iter().min().unwrap();
+    eprintln!(
+        "{IDLE} idle + {TRICKLING} trickling connections (opened in {:?}): new client latencies {latencies:?}, best {best:?}",
+        idle_done - idle_opened
+    );
+    assert!(
+        best < Duration::from_millis(100),
+        "a new client took {best:?} (best of {latencies:?}) under the slowloris load"
+    );
+
+    // The load was really there while the client was served.
+    let checked_at = Instant::now();
+    let open_idle = idle.iter().filter(|s| still_open(s)).count();
+    let open_trickling = trickling.iter().filter(|s| still_open(s)).count();
+    assert!(
+        checked_at < idle_opened + Duration::from_millis(IDLE_MS - 500),
+        "setup too slow to check the idle connections before their timeout ({:?})",
+        checked_at - idle_opened
+    );
+    assert_eq!(
+        open_idle, IDLE,
+        "idle connections closed before the idle timeout"
+    );
+    if checked_at < first_byte + Duration::from_millis(HEAD_MS - 500) {
+        assert_eq!(
+            open_trickling, TRICKLING,
+            "trickling connections closed too early"
+        );
+    }
+
+    // Then the trickling ones are closed by the header-read timeout...
+    let slack = Duration::from_millis(2_000);
+    let head_deadline = first_byte + Duration::from_millis(HEAD_MS) + slack;
+    let mut last_trickling_close = first_byte;
+    for (i, s) in trickling.iter().enumerate() {
+        let at = closed_by(s, head_deadline).unwrap_or_else(|| {
+            panic!("trickling connection {i} still open {:?} after its first byte (header-read timeout {HEAD_MS} ms)", first_byte.elapsed())
+        });
+        assert!(
+            at >= first_byte + Duration::from_millis(HEAD_MS - 200) || i > 0,
+            "trickling connection closed after {:?}, before the {HEAD_MS} ms timeout",
+            at - first_byte
+        );
+        last_trickling_close = last_trickling_close.max(at);
+    }
+    stop.store(true, Ordering::Relaxed);
+    // ...and the idle ones by the idle timeout.
+    let idle_deadline = idle_done + Duration::from_millis(IDLE_MS) + slack;
+    let mut first_close = None;
+    for (i, s) in idle.iter().enumerate() {
+        let at = closed_by(s, idle_deadline).unwrap_or_else(|| {
+            panic!("idle connection {i} still open {:?} after it was opened (idle timeout {IDLE_MS} ms)", idle_opened.elapsed())
+        });
+        first_close.get_or_insert(at);
+    }
+    let first_close = first_close.unwrap();
+    assert!(
+        first_close >= idle_opened + Duration::from_millis(IDLE_MS - 200),
+        "the first idle connection closed after {:?}, before the {IDLE_MS} ms idle timeout",
+        first_close - idle_opened
+    );
+    eprintln!(
+        "trickling closed within {:?} of their first byte, idle closed {:?}..{:?} after opening",
+        last_trickling_close - first_byte,
+        first_close - idle_opened,
+        idle_opened.elapsed()
+    );
+    writer.join().unwrap();
+
+    // The server still serves after all that.
+    let (status, body, _) = list_streams(&addr);
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn requests_over_max_concurrent_requests_get_503_service_unavailable() {
+    let server = TestServer::start_with(&[
+        "--transition-delay-ms",
+        "0",
+        "--max-concurrent-requests",
+        "2",
+    ]);
+    let addr = server.addr.clone();
+    // Two requests in progress: heads sent, bodies still to come.
+    let holders: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.write_all(format!("{}{{", head("ListStreams", 2, false)).as_bytes())
+                .unwrap();
+            s
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (status, body, took) = loop {
+        let (status, body, took) = list_streams(&addr);
+        if status == 503 || Instant::now() > deadline {
+            break (status, body, took);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status, 503,
+        "a third concurrent request was not refused: {body}"
+    );
+    let v = json(&body);
+    assert_eq!(v["__type"], "ServiceUnavailableException", "{body}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("--max-concurrent-requests") && msg.contains('2'),
+        "{msg}"
+    );
+    assert!(took < Duration::from_secs(1), "the 503 took {took:?}");
+
+    // Finishing one in-flight request frees its slot.
+    let mut first = holders.into_iter().next().unwrap();
+    first.write_all(b"}").unwrap();
+    let mut buf = [0u8; 12];
+    first.read_exact(&mut buf).unwrap();
+    assert_eq!(
+        &buf, b"HTTP/1.1 200",
+        "the held request itself was answered"
+    );
+    let (status, body, _) = list_streams(&addr);
+    assert_eq!(status, 200, "a slot freed by a finished request: {body}");
+}
+
+#[test]
+fn a_body_sent_too_slowly_gets_408_and_the_connection_is_closed() {
+    let server =
+        TestServer::start_with(&["--transition-delay-ms", "0", "--body-timeout-ms", "1000"]);
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    let started = Instant::now();
+    s.write_all(head("ListStreams", 20, false).as_bytes())
+        .unwrap();
+    s.write_all(b"{").unwrap();
+    // A body byte every 300 ms: steady, but far too slow for 20 bytes in 1 s.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (mut w, stop) = (s.try_clone().unwrap(), stop.clone());
+        std::thread::spawn(move || {
+            for _ in 0..15 {
+                if stop.load(Ordering::Relaxed) || w.write_all(b" ").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+    let resp = read_all(&mut s, Duration::from_secs(5));
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let (status, headers, body) = parse(&resp);
+    assert_eq!(status, 408, "{body}");
+    assert!(headers.contains("x-amzn-requestid:"), "{headers}");
+    let v = json(&body);
+    assert_eq!(v["__type"], "RequestTimeoutException", "{body}");
+    assert!(
+        v["message"].as_str().unwrap().contains("--body-timeout-ms"),
+        "{body}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(3_000),
+        "408 after {took:?} with a 1000 ms body timeout"
+    );
+    // read_all returned because the server closed the connection.
+    assert!(closed_by(&s, Instant::now() + Duration::from_secs(1)).is_some());
+}
+
+#[test]
+fn connections_over_max_connections_get_503_and_are_closed() {
+    let server = TestServer::start_with(&["--transition-delay-ms", "0", "--max-connections", "3"]);
+    let addr = server.addr.clone();
+    let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    // Each held connection was accepted once a request on it is answered.
+    for mut s in held.iter() {
+        s.write_all(format!("{}{{}}", head("ListStreams", 2, false)).as_bytes())
+            .unwrap();
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+    }
+    let (status, body, took) = list_streams(&addr);
+    assert_eq!(status, 503, "a fourth connection was served: {body}");
+    let v = json(&body);
+    assert_eq!(v["__type"], "ServiceUnavailableException", "{body}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("--max-connections") && msg.contains('3'),
+        "{msg}"
+    );
+    assert!(took < Duration::from_secs(1), "the 503 took {took:?}");
+
+    // Closing one frees its slot (bounded wait for the server to notice).
+    drop(held.into_iter().next());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        let (status, _, _) = list_streams(&addr);
+        if status == 200 || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status, 200, "a connection slot was not freed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_holds_no_request_slot_and_outlives_the_idle_timeout() {
+    let server = TestServer::start_with(&[
+        "--transition-delay-ms",
+        "0",
+        "--max-concurrent-requests",
+        "1",
+        "--idle-timeout-ms",
+        "1000",
+    ]);
+    let c = server.client().await;
+    create_stream(&c, "s", 1).await;
+    let consumer = c
+        .register_stream_consumer()
+        .stream_arn(arn("s"))
+        .consumer_name("c")
+        .send()
+        .await
+        .unwrap()
+        .consumer()
+        .unwrap()
+        .consumer_arn()
+        .to_string();
+    let mut events = c
+        .subscribe_to_shard()
+        .consumer_arn(&consumer)
+        .shard_id("shardId-000000000000")
+        .starting_position(
+            StartingPosition::builder()
+                .r#type(ShardIteratorType::Latest)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // With the one request slot free, other requests are served meanwhile.
+    let addr = server.addr.clone();
+    let (status, body, _) = tokio::task::spawn_blocking(move || list_streams(&addr))
+        .await
+        .unwrap();
+    assert_eq!(
+        status, 200,
+        "the subscription holds the only request slot: {body}"
+    );
+    // The stream keeps delivering (heartbeats every ~2 s) well past the 1 s
+    // idle timeout: it is a request in flight, never idle.
+    let started = Instant::now();
+    let mut got = 0;
+    while started.elapsed() < Duration::from_millis(4_500) {
+        match tokio::time::timeout(Duration::from_secs(4), events.event_stream.recv()).await {
+            Ok(Ok(Some(_))) => got += 1,
+            other => panic!(
+                "the subscription ended after {:?}: {other:?}",
+                started.elapsed()
+            ),
+        }
+    }
+    assert!(got >= 2, "only {got} events in {:?}", started.elapsed());
+}
