@@ -99,6 +99,7 @@ pub(crate) async fn serve(
     let connections = Arc::new(Semaphore::new(max_connections));
     let rejections = Arc::new(Semaphore::new(REJECT_SLOTS));
     let full_log = RateLimitedLog::default();
+    let accept_log = RateLimitedLog::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -111,7 +112,9 @@ pub(crate) async fn serve(
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
                 // EMFILE/ENFILE and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "cannot accept a connection (out of file descriptors? raise `ulimit -n` or lower --max-connections)");
+                accept_log.warn(|n| {
+                    tracing::warn!(error = %e, failures = n, "cannot accept connections (out of file descriptors? raise `ulimit -n` or lower --max-connections)")
+                });
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -364,12 +367,16 @@ async fn connection(
     };
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
+    // Set once a timeout or the server's shutdown has asked the connection to
+    // close: from then on it is dropped as soon as it has been idle for
+    // CLOSE_GRACE (HTTP/2 waits for a ping answer after GOAWAY that a client
+    // may never send), while requests in flight are left to finish.
+    let mut closing_since: Option<Instant> = None;
     let mut stopping = *stop.borrow();
     if stopping {
         conn.as_mut().graceful_shutdown();
+        closing_since = Some(Instant::now());
     }
-    // Set once a timeout has asked the connection to close.
-    let mut closing_since: Option<Instant> = None;
     loop {
         let wake = match closing_since {
             Some(t) if state.idle() => Some(t + CLOSE_GRACE),
@@ -393,6 +400,7 @@ async fn connection(
                 stopping = true;
                 if r.is_ok() {
                     conn.as_mut().graceful_shutdown();
+                    closing_since.get_or_insert_with(Instant::now);
                 }
             }
             () = state.changed.notified() => {}

@@ -447,3 +447,74 @@ async fn a_subscription_holds_no_request_slot_and_outlives_the_idle_timeout() {
     }
     assert!(got >= 2, "only {got} events in {:?}", started.elapsed());
 }
+
+#[test]
+fn shutdown_closes_idle_connections_and_the_server_exits() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .args(["--idle-timeout-ms", "0", "--header-read-timeout-ms", "0"])
+        .env("RIFFLE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let addr = lines
+        .by_ref()
+        .take(20)
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("listening on http://")
+                .and_then(|r| r.split_whitespace().next())
+                .map(str::to_string)
+        })
+        .expect("riffle did not print its listening address");
+    std::thread::spawn(move || for _ in lines {});
+    // With the idle and header timeouts off, only the shutdown can close these.
+    let silent = TcpStream::connect(&addr).unwrap();
+    let mut kept_alive = TcpStream::connect(&addr).unwrap();
+    kept_alive
+        .write_all(format!("{}{{}}", head("ListStreams", 2, false)).as_bytes())
+        .unwrap();
+    let mut buf = [0u8; 12];
+    kept_alive.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    let mut h2 = TcpStream::connect(&addr).unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let sent = Instant::now();
+    let deadline = sent + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not exit within 5 s of SIGTERM with idle connections open");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    eprintln!("exited {:?} after SIGTERM", sent.elapsed());
+    for (name, s) in [
+        ("silent", &silent),
+        ("keep-alive", &kept_alive),
+        ("h2", &h2),
+    ] {
+        assert!(
+            closed_by(s, Instant::now() + Duration::from_secs(1)).is_some(),
+            "{name} connection still open after the server exited"
+        );
+    }
+}
