@@ -732,3 +732,74 @@ impl AsyncWrite for WatchedIo {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn limits(header_ms: Option<u64>, idle_ms: Option<u64>) -> Limits {
+        Limits {
+            requests: Arc::new(Semaphore::new(1)),
+            max_concurrent_requests: 1,
+            header_read_timeout: header_ms.map(Duration::from_millis),
+            idle_timeout: idle_ms.map(Duration::from_millis),
+            body_timeout: None,
+            busy_log: RateLimitedLog::default(),
+        }
+    }
+
+    #[test]
+    fn idle_connection_expires_after_the_idle_timeout() {
+        let c = ConnState::new();
+        let (at, why) = c.deadline(&limits(Some(100), Some(1000))).unwrap();
+        assert!(matches!(why, Expiry::Idle));
+        let since = c.with(|a| a.idle_since).unwrap();
+        assert_eq!(at - since, Duration::from_millis(1000));
+        assert!(c.deadline(&limits(Some(100), None)).is_none());
+    }
+
+    #[test]
+    fn a_started_head_expires_after_the_header_timeout_unless_http2() {
+        let c = ConnState::new();
+        c.bytes_read();
+        let (at, why) = c.deadline(&limits(Some(100), Some(1000))).unwrap();
+        assert!(matches!(why, Expiry::HeaderRead));
+        let since = c.with(|a| a.reading_since.unwrap()).unwrap();
+        assert_eq!(at - since, Duration::from_millis(100));
+        // Bytes between HTTP/2 requests are frames: only the idle timeout applies.
+        c.with(|a| a.h2 = true);
+        assert!(matches!(
+            c.deadline(&limits(Some(100), Some(1000))),
+            Some((_, Expiry::Idle))
+        ));
+    }
+
+    #[test]
+    fn no_deadline_while_a_request_is_in_flight_and_a_fresh_one_after() {
+        let c = Arc::new(ConnState::new());
+        c.bytes_read();
+        let l = limits(Some(100), Some(1000));
+        let g = InflightGuard::new(c.clone());
+        assert!(c.deadline(&l).is_none());
+        assert!(!c.idle());
+        drop(g);
+        assert!(c.idle());
+        // The head timer of the finished request does not carry over.
+        assert!(matches!(c.deadline(&l), Some((_, Expiry::Idle))));
+        assert!(c.watch_reads.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn rate_limited_log_counts_what_it_suppressed() {
+        let log = RateLimitedLog::default();
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            log.warn(|n| seen.push(n));
+        }
+        assert_eq!(seen, vec![1]);
+        *log.last.lock().unwrap() = Some(Instant::now() - Duration::from_secs(11));
+        log.warn(|n| seen.push(n));
+        assert_eq!(seen, vec![1, 5]);
+    }
+}

@@ -146,6 +146,15 @@ fn idle_and_slowloris_connections_do_not_stop_a_new_client_and_are_closed_by_the
         let (status, body, _) = list_streams(&addr);
         assert_eq!(status, 200, "{body}");
     }
+    // And a few h2c connections with no stream open (preface and SETTINGS only).
+    let h2_idle: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+                .unwrap();
+            s
+        })
+        .collect();
     let idle_done = Instant::now();
 
     // 50 connections sending a request head one byte per second.
@@ -236,6 +245,13 @@ fn idle_and_slowloris_connections_do_not_stop_a_new_client_and_are_closed_by_the
         });
         first_close.get_or_insert(at);
     }
+    for (i, s) in h2_idle.iter().enumerate() {
+        assert!(
+            closed_by(s, idle_deadline).is_some(),
+            "h2c connection {i} with no stream still open {:?} after it was opened (idle timeout {IDLE_MS} ms)",
+            idle_opened.elapsed()
+        );
+    }
     let first_close = first_close.unwrap();
     assert!(
         first_close >= idle_opened + Duration::from_millis(IDLE_MS - 200),
@@ -273,17 +289,22 @@ fn requests_over_max_concurrent_requests_get_503_service_unavailable() {
             s
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(5);
+    let mut seen = Vec::new();
     let (status, body, took) = loop {
         let (status, body, took) = list_streams(&addr);
+        seen.push((status, took));
         if status == 503 || Instant::now() > deadline {
             break (status, body, took);
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(
-        status, 503,
-        "a third concurrent request was not refused: {body}"
+        status,
+        503,
+        "a third concurrent request was not refused within {:?}: {body} (status, latency of each try: {seen:?})",
+        started.elapsed()
     );
     let v = json(&body);
     assert_eq!(v["__type"], "ServiceUnavailableException", "{body}");
