@@ -49,7 +49,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_concurrent_requests: 512,
             header_read_timeout: Some(Duration::from_secs(10)),
-            idle_timeout: Some(Duration::from_secs(60)),
+            idle_timeout: Some(Duration::from_secs(120)),
             body_timeout: Some(Duration::from_secs(60)),
         }
     }

@@ -69,8 +69,9 @@ max_concurrent_requests = 512
 header_read_timeout_ms = 10000
 
 # A connection with no request in flight is closed after this many ms (HTTP/2: with GOAWAY).
-# 0 = never.  (RIFFLE_IDLE_TIMEOUT_MS, --idle-timeout-ms)
-idle_timeout_ms = 60000
+# Longer than the AWS SDKs' own pool idle times (60-90 s), so that clients close first and never
+# send a request on a connection the server is closing. 0 = never.  (RIFFLE_IDLE_TIMEOUT_MS, --idle-timeout-ms)
+idle_timeout_ms = 120000
 
 # A request body must arrive in full within this many ms after its head, else 408
 # RequestTimeoutException and the connection is closed. The largest PutRecords (~13.4 MiB)
@@ -132,7 +133,7 @@ pub struct ServeArgs {
     /// A request head must arrive within this once started, in ms; 0 = no limit [default: 10000]
     #[arg(long, env = "RIFFLE_HEADER_READ_TIMEOUT_MS", value_name = "MS")]
     pub header_read_timeout_ms: Option<u64>,
-    /// Close connections with no request in flight after this, in ms; 0 = never [default: 60000]
+    /// Close connections with no request in flight after this, in ms; 0 = never [default: 120000]
     #[arg(long, env = "RIFFLE_IDLE_TIMEOUT_MS", value_name = "MS")]
     pub idle_timeout_ms: Option<u64>,
     /// A request body must arrive within this, in ms, else 408; 0 = no limit [default: 60000]
@@ -327,7 +328,7 @@ impl Config {
             idle_timeout_ms: args
                 .idle_timeout_ms
                 .or(file.idle_timeout_ms)
-                .unwrap_or(60_000),
+                .unwrap_or(120_000),
             body_timeout_ms: args
                 .body_timeout_ms
                 .or(file.body_timeout_ms)
@@ -445,7 +446,7 @@ mod tests {
                 d.idle_timeout_ms,
                 d.body_timeout_ms
             ),
-            (10_000, 512, 10_000, 60_000, 60_000)
+            (10_000, 512, 10_000, 120_000, 60_000)
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("riffle.toml");
