@@ -318,8 +318,10 @@ impl ConnState {
         }
     }
 
-    fn idle(&self) -> bool {
-        self.with(|a| a.inflight == 0).unwrap_or(true)
+    /// Since when nothing has been in flight, if nothing is.
+    fn idle_since(&self) -> Option<Instant> {
+        self.with(|a| (a.inflight == 0).then_some(a.idle_since))
+            .flatten()
     }
 
     /// When this connection times out if nothing changes, and why.
@@ -378,9 +380,12 @@ async fn connection(
         closing_since = Some(Instant::now());
     }
     loop {
+        // A connection asked to close is dropped once idle for CLOSE_GRACE,
+        // counted from the later of the ask and its last response (whose
+        // last bytes hyper may still be flushing).
+        let drop_at = |since: Instant| state.idle_since().map(|idle| since.max(idle) + CLOSE_GRACE);
         let wake = match closing_since {
-            Some(t) if state.idle() => Some(t + CLOSE_GRACE),
-            Some(_) => None,
+            Some(since) => drop_at(since),
             None => state.deadline(&limits).map(|(t, _)| t),
         };
         let sleep = async {
@@ -407,7 +412,7 @@ async fn connection(
             () = sleep => {
                 let now = Instant::now();
                 if let Some(since) = closing_since {
-                    if state.idle() && now >= since + CLOSE_GRACE {
+                    if drop_at(since).is_some_and(|at| now >= at) {
                         tracing::trace!("closing a connection that did not close when asked");
                         return;
                     }
@@ -782,9 +787,9 @@ mod tests {
         let l = limits(Some(100), Some(1000));
         let g = InflightGuard::new(c.clone());
         assert!(c.deadline(&l).is_none());
-        assert!(!c.idle());
+        assert!(c.idle_since().is_none());
         drop(g);
-        assert!(c.idle());
+        assert!(c.idle_since().is_some());
         // The head timer of the finished request does not carry over.
         assert!(matches!(c.deadline(&l), Some((_, Expiry::Idle))));
         assert!(c.watch_reads.load(Ordering::Acquire));

@@ -118,8 +118,8 @@ fn json(body: &str) -> serde_json::Value {
 fn idle_and_slowloris_connections_do_not_stop_a_new_client_and_are_closed_by_the_timeouts() {
     const IDLE: usize = 2_000;
     const TRICKLING: usize = 50;
-    const IDLE_MS: u64 = 4_000;
-    const HEAD_MS: u64 = 3_000;
+    const IDLE_MS: u64 = 6_000;
+    const HEAD_MS: u64 = 4_000;
     // Both ends of 2,050 connections live in this process and the server.
     let _ = rlimit::increase_nofile_limit(8_192);
     let server = TestServer::start_with(&[
