@@ -315,6 +315,15 @@ fn requests_over_max_concurrent_requests_get_503_service_unavailable() {
     );
     assert!(took < Duration::from_secs(1), "the 503 took {took:?}");
 
+    // The AWS SDK reads it as ServiceUnavailableException (and, by default, retries it).
+    let endpoint = server.endpoint();
+    let (code, message) = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let c = common::no_retry_client_for(&endpoint).await;
+        common::kinesis::err(c.list_streams().send().await)
+    });
+    assert_eq!(code, "ServiceUnavailableException", "{message}");
+    assert!(message.contains("--max-concurrent-requests"), "{message}");
+
     // Finishing one in-flight request frees its slot.
     let mut first = holders.into_iter().next().unwrap();
     first.write_all(b"}").unwrap();
