@@ -7,7 +7,8 @@
 //!   and closed within [`REJECT_WITHIN`]; at most [`REJECT_SLOTS`] such
 //!   answers are in progress at once, beyond that the connection is closed
 //!   at once. The soft `RLIMIT_NOFILE` is raised toward what the limit needs
-//!   at startup, with a warning if it cannot be.
+//!   at startup; if the hard limit is lower, the connection limit is lowered
+//!   to fit (with a warning), so the limit answers rather than `accept` failing.
 //! - **Concurrent requests** (`max_concurrent_requests`): a request holds a
 //!   permit from when its head is read until its response body has been sent.
 //!   Over the limit it is answered at once with `503
@@ -76,10 +77,10 @@ pub(crate) async fn serve(
     cfg: &ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let max_connections = cfg
-        .max_connections
-        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
-    check_fd_limit(max_connections as u64);
+    let max_connections = fit_fd_limit(
+        cfg.max_connections
+            .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize)),
+    );
     // listen() again only resizes the queue of a listening socket.
     if let Err(e) = socket2::SockRef::from(&listener).listen(LISTEN_BACKLOG) {
         tracing::debug!(error = %e, "cannot enlarge the listen backlog");
@@ -181,29 +182,41 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// Raises the soft open-file limit toward what `max_connections` needs and
-/// warns if the process still cannot hold that many connections.
-fn check_fd_limit(max_connections: u64) {
+/// Raises the soft open-file limit toward what `max_connections` needs; if
+/// the hard limit is lower, lowers the connection limit to what fits (so
+/// that the limit answers 503 instead of `accept` failing) and warns.
+fn fit_fd_limit(max_connections: usize) -> usize {
     #[cfg(unix)]
     {
-        let wanted = max_connections.saturating_add(FD_RESERVE);
+        let wanted = (max_connections as u64).saturating_add(FD_RESERVE);
         let soft = match rlimit::increase_nofile_limit(wanted) {
             Ok(soft) => soft,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the open-file limit (RLIMIT_NOFILE)");
-                return;
+                return max_connections;
             }
         };
-        if soft < wanted {
+        let fitted = connections_within(max_connections, soft);
+        if fitted < max_connections {
             tracing::warn!(
                 max_connections,
                 open_file_limit = soft,
-                "--max-connections {max_connections} needs about {wanted} file descriptors but this process may open only {soft}: raise `ulimit -n` (the hard limit) or lower --max-connections, else new connections fail to be accepted before the limit answers them"
+                "--max-connections {max_connections} needs about {wanted} file descriptors but this process may open only {soft}: serving at most {fitted} connections; raise `ulimit -n` (the hard limit) or lower --max-connections"
             );
         }
+        fitted
     }
     #[cfg(not(unix))]
-    let _ = (max_connections, FD_RESERVE);
+    max_connections
+}
+
+/// Connections that fit in `fd_limit` descriptors next to the reserve (a
+/// quarter of the limit when it is small).
+#[cfg_attr(not(unix), allow(dead_code))]
+fn connections_within(max_connections: usize, fd_limit: u64) -> usize {
+    let reserve = FD_RESERVE.min(fd_limit / 4);
+    let room = usize::try_from(fd_limit.saturating_sub(reserve)).unwrap_or(usize::MAX);
+    max_connections.min(room).max(1)
 }
 
 /// Shared by every connection.
@@ -793,6 +806,15 @@ mod tests {
         // The head timer of the finished request does not carry over.
         assert!(matches!(c.deadline(&l), Some((_, Expiry::Idle))));
         assert!(c.watch_reads.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn connections_fit_in_the_open_file_limit() {
+        assert_eq!(connections_within(10_000, 1_048_576), 10_000);
+        assert_eq!(connections_within(10_000, 11_024), 10_000);
+        assert_eq!(connections_within(10_000, 4_096), 3_072);
+        assert_eq!(connections_within(10_000, 1_024), 768);
+        assert_eq!(connections_within(10_000, 0), 1);
     }
 
     #[test]

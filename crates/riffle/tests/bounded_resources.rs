@@ -478,18 +478,27 @@ async fn a_subscription_holds_no_request_slot_and_outlives_the_idle_timeout() {
     assert!(got >= 2, "only {got} events in {:?}", started.elapsed());
 }
 
-#[test]
-fn shutdown_closes_idle_connections_and_the_server_exits() {
+/// Starts the binary by itself (not through [`TestServer`]), optionally under
+/// `ulimit -n FD_LIMIT`; returns it, its address and its data dir.
+fn spawn_riffle(
+    fd_limit: Option<u32>,
+    args: &[&str],
+) -> (std::process::Child, String, tempfile::TempDir) {
     use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_riffle"))
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(match fd_limit {
+            Some(n) => format!("ulimit -n {n} && exec \"$0\" \"$@\""),
+            None => "exec \"$0\" \"$@\"".to_string(),
+        })
+        .arg(env!("CARGO_BIN_EXE_riffle"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(tmp.path().join("data"))
-        .args(["--idle-timeout-ms", "0", "--header-read-timeout-ms", "0"])
+        .args(args)
         .env("RIFFLE_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = std::io::BufReader::new(stdout).lines();
     let addr = lines
@@ -504,6 +513,40 @@ fn shutdown_closes_idle_connections_and_the_server_exits() {
         })
         .expect("riffle did not print its listening address");
     std::thread::spawn(move || for _ in lines {});
+    (child, addr, tmp)
+}
+
+#[test]
+fn a_low_open_file_limit_lowers_the_connection_limit_instead_of_failing_accepts() {
+    // 200 descriptors: a quarter is kept for data files, 150 for connections.
+    let (mut child, addr, _tmp) = spawn_riffle(Some(200), &["--transition-delay-ms", "0"]);
+    let held: Vec<TcpStream> = (0..150)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    // The last one was accepted once a request on it is answered.
+    let mut last = held.last().unwrap();
+    last.write_all(format!("{}{{}}", head("ListStreams", 2, false)).as_bytes())
+        .unwrap();
+    let mut buf = [0u8; 12];
+    last.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    let (status, body, _) = list_streams(&addr);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        status, 503,
+        "connection 151 under a 200-descriptor limit: {body}"
+    );
+    let msg = json(&body)["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("limit of 150 open connections"), "{msg}");
+}
+
+#[test]
+fn shutdown_closes_idle_connections_and_the_server_exits() {
+    let (mut child, addr, _tmp) = spawn_riffle(
+        None,
+        &["--idle-timeout-ms", "0", "--header-read-timeout-ms", "0"],
+    );
     // With the idle and header timeouts off, only the shutdown can close these.
     let silent = TcpStream::connect(&addr).unwrap();
     let mut kept_alive = TcpStream::connect(&addr).unwrap();
