@@ -290,7 +290,7 @@ fn requests_over_max_concurrent_requests_get_503_service_unavailable() {
         })
         .collect();
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(5);
+    let deadline = started + Duration::from_secs(10);
     let mut seen = Vec::new();
     let (status, body, took) = loop {
         let (status, body, took) = list_streams(&addr);
