@@ -157,7 +157,8 @@ fn idle_and_slowloris_connections_do_not_stop_a_new_client_and_are_closed_by_the
         .collect();
     let idle_done = Instant::now();
 
-    // 50 connections sending a request head one byte per second.
+    // 50 connections sending a request head one byte per second (the last 5
+    // an HTTP/2 preface instead: slow before the protocol is even known).
     let trickling: Arc<Vec<TcpStream>> = Arc::new(
         (0..TRICKLING)
             .map(|_| TcpStream::connect(&addr).unwrap())
@@ -168,13 +169,15 @@ fn idle_and_slowloris_connections_do_not_stop_a_new_client_and_are_closed_by_the
     let writer = {
         let (conns, stop) = (trickling.clone(), stop.clone());
         std::thread::spawn(move || {
-            let bytes = head("ListStreams", 2, false).into_bytes();
-            for b in bytes.iter().take(20) {
+            let h1 = head("ListStreams", 2, false).into_bytes();
+            let h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+            for i in 0..20 {
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                for mut c in conns.iter() {
-                    let _ = c.write(std::slice::from_ref(b));
+                for (n, mut c) in conns.iter().enumerate() {
+                    let b = if n + 5 >= TRICKLING { h2[i] } else { h1[i] };
+                    let _ = c.write(&[b]);
                 }
                 std::thread::sleep(Duration::from_secs(1));
             }
