@@ -5,6 +5,7 @@
 
 mod edge;
 pub mod kinesis;
+mod listen;
 mod metrics;
 mod observe;
 mod respond;
@@ -26,12 +27,30 @@ pub struct ServerConfig {
     /// Larger request bodies get HTTP 413. PutRecords carries up to 10 MiB of
     /// data, which is ~13.4 MiB once base64-encoded in JSON.
     pub max_request_bytes: usize,
+    /// Open connections; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Requests being processed at once; more are answered 503 at once.
+    /// SubscribeToShard streams count only until their response starts.
+    pub max_concurrent_requests: usize,
+    /// Once a request's first byte arrives, its head must be complete within
+    /// this (HTTP/1 and the HTTP/2 preface). `None`: no limit.
+    pub header_read_timeout: Option<Duration>,
+    /// A connection with no request in flight is closed after this. `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// A request body must arrive in full within this after its head, else
+    /// 408. `None`: no limit.
+    pub body_timeout: Option<Duration>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_request_bytes: 16 * 1024 * 1024,
+            max_connections: 10_000,
+            max_concurrent_requests: 512,
+            header_read_timeout: Some(Duration::from_secs(10)),
+            idle_timeout: Some(Duration::from_secs(120)),
+            body_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -46,21 +65,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let services: Arc<[Arc<dyn Service>]> = services.into();
     let maintenance = spawn_maintenance(services.clone());
-    let app = router(AppState::new(services.to_vec(), cfg));
+    let app = router(AppState::new(services.to_vec(), cfg.clone()));
     // Event streams last minutes; end them so graceful shutdown can drain.
     let ending = services.clone();
     let shutdown = async move {
         shutdown.await;
         ending.iter().for_each(|s| s.end_streams());
     };
-    // Without TCP_NODELAY, Nagle holds each small SubscribeToShard event until
-    // the previous one is ACKed (up to the client's 40 ms delayed ACK).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = listen::serve(listener, app, &cfg, shutdown).await;
     maintenance.abort();
     let _ = tokio::task::spawn_blocking(move || services.iter().for_each(|s| s.flush())).await;
     result

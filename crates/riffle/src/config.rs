@@ -53,6 +53,32 @@ subscription_lifetime_ms = 300000
 # throttling here as on AWS. false turns them off.  (RIFFLE_NO_THROUGHPUT_LIMITS=true, --no-throughput-limits)
 throughput_limits = true
 
+# Open connections at once; more are answered 503 (ServiceUnavailableException) and closed.
+# The soft open-file limit is raised toward this at startup (a warning says if it cannot be).
+# (RIFFLE_MAX_CONNECTIONS, --max-connections)
+max_connections = 10000
+
+# Requests processed at once (up to max_request_bytes of body each); more are answered at once
+# with 503 ServiceUnavailableException, which the AWS SDKs retry with backoff. A SubscribeToShard
+# event stream counts only until it has started.  (RIFFLE_MAX_CONCURRENT_REQUESTS, --max-concurrent-requests)
+max_concurrent_requests = 512
+
+# Once the first byte of a request arrives, its head must be complete within this many ms,
+# else the connection is closed (slow clients cannot hold it). 0 = no limit.
+# (RIFFLE_HEADER_READ_TIMEOUT_MS, --header-read-timeout-ms)
+header_read_timeout_ms = 10000
+
+# A connection with no request in flight is closed after this many ms (HTTP/2: with GOAWAY).
+# Longer than the AWS SDKs' own pool idle times (60-90 s), so that clients close first and never
+# send a request on a connection the server is closing. 0 = never.  (RIFFLE_IDLE_TIMEOUT_MS, --idle-timeout-ms)
+idle_timeout_ms = 120000
+
+# A request body must arrive in full within this many ms after its head, else 408
+# RequestTimeoutException and the connection is closed. The largest PutRecords (~13.4 MiB)
+# then needs ~230 KB/s; raise it for slower links. Responses are never cut. 0 = no limit.
+# (RIFFLE_BODY_TIMEOUT_MS, --body-timeout-ms)
+body_timeout_ms = 60000
+
 # Log lines on stderr: "text" or "json" (one object per line). RIFFLE_LOG sets the filter;
 # per-request logs (request_id, op, status, error, latency_us, stream) are at debug level,
 # e.g. RIFFLE_LOG=info,riffle_server=debug.  (RIFFLE_LOG_FORMAT, --log-format)
@@ -98,6 +124,21 @@ pub struct ServeArgs {
     /// Turn off the per-shard throughput limits (1 MiB/s, 1,000 records/s in; 2 MiB/s, 5 reads/s out)
     #[arg(long, env = "RIFFLE_NO_THROUGHPUT_LIMITS")]
     pub no_throughput_limits: bool,
+    /// Open connections at once; more get 503 and are closed [default: 10000]
+    #[arg(long, env = "RIFFLE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Requests processed at once; more get 503 ServiceUnavailableException [default: 512]
+    #[arg(long, env = "RIFFLE_MAX_CONCURRENT_REQUESTS", value_name = "N")]
+    pub max_concurrent_requests: Option<usize>,
+    /// A request head must arrive within this once started, in ms; 0 = no limit [default: 10000]
+    #[arg(long, env = "RIFFLE_HEADER_READ_TIMEOUT_MS", value_name = "MS")]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Close connections with no request in flight after this, in ms; 0 = never [default: 120000]
+    #[arg(long, env = "RIFFLE_IDLE_TIMEOUT_MS", value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// A request body must arrive within this, in ms, else 408; 0 = no limit [default: 60000]
+    #[arg(long, env = "RIFFLE_BODY_TIMEOUT_MS", value_name = "MS")]
+    pub body_timeout_ms: Option<u64>,
     /// Log format on stderr: text | json [default: text]
     #[arg(long, env = "RIFFLE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -120,6 +161,11 @@ struct FileConfig {
     throughput_limits: Option<bool>,
     max_consumers: Option<usize>,
     subscription_lifetime_ms: Option<u64>,
+    max_connections: Option<usize>,
+    max_concurrent_requests: Option<usize>,
+    header_read_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
     log_format: Option<String>,
 }
 
@@ -187,6 +233,12 @@ pub struct Config {
     pub throughput_limits: bool,
     pub max_consumers: usize,
     pub subscription_lifetime_ms: u64,
+    pub max_connections: usize,
+    pub max_concurrent_requests: usize,
+    /// 0 = no limit, for each of the three timeouts.
+    pub header_read_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub body_timeout_ms: u64,
     pub log_format: LogFormat,
 }
 
@@ -215,6 +267,20 @@ impl Config {
             .unwrap_or_else(|| "000000000000".into());
         if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
             bail!("account id must be 12 digits, got {account_id:?}");
+        }
+        let max_connections = args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(10_000);
+        if max_connections == 0 {
+            bail!("max connections must be at least 1 (--max-connections, RIFFLE_MAX_CONNECTIONS, max_connections)");
+        }
+        let max_concurrent_requests = args
+            .max_concurrent_requests
+            .or(file.max_concurrent_requests)
+            .unwrap_or(512);
+        if max_concurrent_requests == 0 {
+            bail!("max concurrent requests must be at least 1 (--max-concurrent-requests, RIFFLE_MAX_CONCURRENT_REQUESTS, max_concurrent_requests)");
         }
         Ok(Config {
             listen: args
@@ -253,6 +319,20 @@ impl Config {
                 .subscription_lifetime_ms
                 .or(file.subscription_lifetime_ms)
                 .unwrap_or(300_000),
+            max_connections,
+            max_concurrent_requests,
+            header_read_timeout_ms: args
+                .header_read_timeout_ms
+                .or(file.header_read_timeout_ms)
+                .unwrap_or(10_000),
+            idle_timeout_ms: args
+                .idle_timeout_ms
+                .or(file.idle_timeout_ms)
+                .unwrap_or(120_000),
+            body_timeout_ms: args
+                .body_timeout_ms
+                .or(file.body_timeout_ms)
+                .unwrap_or(60_000),
             log_format,
         })
     }
@@ -353,6 +433,43 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::resolve(&bad).is_err());
+    }
+
+    #[test]
+    fn connection_limits_from_flag_or_file() {
+        let d = Config::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(
+            (
+                d.max_connections,
+                d.max_concurrent_requests,
+                d.header_read_timeout_ms,
+                d.idle_timeout_ms,
+                d.body_timeout_ms
+            ),
+            (10_000, 512, 10_000, 120_000, 60_000)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("riffle.toml");
+        std::fs::write(&path, "max_connections = 7\nidle_timeout_ms = 0\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            max_concurrent_requests: Some(3),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(
+            (
+                c.max_connections,
+                c.max_concurrent_requests,
+                c.idle_timeout_ms
+            ),
+            (7, 3, 0)
+        );
+        let zero = ServeArgs {
+            max_connections: Some(0),
+            ..Default::default()
+        };
+        assert!(Config::resolve(&zero).is_err());
     }
 
     #[test]

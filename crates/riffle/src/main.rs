@@ -152,6 +152,22 @@ async fn run(cfg: Config) -> Result<()> {
             "  limits       per-shard throughput limits off (--no-throughput-limits)"
         )?;
     }
+    let ms = |v: u64| {
+        if v == 0 {
+            "off".to_string()
+        } else {
+            format!("{v} ms")
+        }
+    };
+    writeln!(
+        out,
+        "  connections  at most {}, {} requests at once (503 beyond); read timeouts: head {}, idle {}, body {}",
+        cfg.max_connections,
+        cfg.max_concurrent_requests,
+        ms(cfg.header_read_timeout_ms),
+        ms(cfg.idle_timeout_ms),
+        ms(cfg.body_timeout_ms)
+    )?;
     writeln!(
         out,
         "  try          aws --endpoint-url http://{addr} kinesis list-streams"
@@ -161,6 +177,11 @@ async fn run(cfg: Config) -> Result<()> {
 
     let server_cfg = ServerConfig {
         max_request_bytes: cfg.max_request_bytes,
+        max_connections: cfg.max_connections,
+        max_concurrent_requests: cfg.max_concurrent_requests,
+        header_read_timeout: millis_or_none(cfg.header_read_timeout_ms),
+        idle_timeout: millis_or_none(cfg.idle_timeout_ms),
+        body_timeout: millis_or_none(cfg.body_timeout_ms),
     };
     let kinesis = KinesisService::new(
         engine,
@@ -170,6 +191,11 @@ async fn run(cfg: Config) -> Result<()> {
     riffle_server::serve(listener, services, server_cfg, shutdown_signal()).await?;
     tracing::info!("stopped; every acknowledged record is on disk");
     Ok(())
+}
+
+/// 0 ms turns a timeout off.
+fn millis_or_none(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
 }
 
 async fn shutdown_signal() {
