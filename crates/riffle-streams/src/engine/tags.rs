@@ -120,9 +120,13 @@ impl Engine {
     }
 }
 
+/// AWS's tag alphabet: Unicode letters and digits, a plain space and
+/// `_ . / = + - % @`. "White space" in AWS's message means the space
+/// character only: a tab, newline or any other control character is refused
+/// (`char::is_whitespace` would let them through).
 pub(super) fn valid_tag_text(s: &str) -> bool {
     s.chars()
-        .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_./=+-%@".contains(c))
+        .all(|c| c.is_alphanumeric() || c == ' ' || "_./=+-%@".contains(c))
 }
 
 pub(super) fn tag_chars_error() -> StreamsError {
@@ -148,5 +152,28 @@ pub(super) fn validate_tag_keys(keys: &[String]) -> Result<(), StreamsError> {
         Ok(())
     } else {
         Err(tag_chars_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_tag_text;
+
+    #[test]
+    fn tag_text_allows_aws_alphabet_only() {
+        assert!(valid_tag_text("Team name_1 ./=+-%@ é 日本 ٣"));
+        for bad in [
+            "a\tb",
+            "a\nb",
+            "a\rb",
+            "\u{0}",
+            "\u{7f}",
+            "a\u{b}",
+            "a\u{2028}b",
+            "a#b",
+            "a:b",
+        ] {
+            assert!(!valid_tag_text(bad), "{bad:?} should be refused");
+        }
     }
 }
