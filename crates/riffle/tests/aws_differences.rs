@@ -5,8 +5,9 @@
 
 mod common;
 
+use aws_sdk_kinesis::types::StreamStatus;
 use aws_sdk_kinesis::Client;
-use common::kinesis::{create_stream, err, ACCOUNT};
+use common::kinesis::{create_stream, describe_shards, err, sid, ACCOUNT};
 use common::TestServer;
 
 /// AWS's refusal of a tag outside its alphabet (kinesalite's recorded AWS
@@ -126,4 +127,124 @@ async fn tags_with_control_characters_are_refused_everywhere() {
         .await
         .unwrap();
     assert!(consumers.consumers().is_empty());
+}
+
+/// MergeShards takes the pair in hash order: ShardToMerge must be the lower
+/// shard. The inverted pair is refused with AWS's message (reference doc §1.7
+/// "MergeShards"; kinesalite checks `ShardToMerge.End + 1 == Adjacent.Start`),
+/// and nothing is merged.
+#[tokio::test]
+async fn merge_shards_refuses_the_pair_given_inverted() {
+    let server = TestServer::start();
+    let c = server.client().await;
+    let name = "merge-order";
+    create_stream(&c, name, 2).await;
+    let (code, msg) = err(c
+        .merge_shards()
+        .stream_name(name)
+        .shard_to_merge(sid(1))
+        .adjacent_shard_to_merge(sid(0))
+        .send()
+        .await);
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        (
+            "InvalidArgumentException",
+            format!(
+                "Shards shardId-000000000001 and shardId-000000000000 in stream {name} under account {ACCOUNT} are not an adjacent pair of shards eligible for merging"
+            )
+            .as_str()
+        )
+    );
+    let summary = c
+        .describe_stream_summary()
+        .stream_name(name)
+        .send()
+        .await
+        .unwrap();
+    let summary = summary.stream_description_summary().unwrap();
+    assert_eq!(summary.stream_status(), &StreamStatus::Active);
+    assert_eq!(summary.open_shard_count(), 2);
+    assert_eq!(describe_shards(&c, name).await.len(), 2);
+    // The same pair in hash order merges.
+    c.merge_shards()
+        .stream_name(name)
+        .shard_to_merge(sid(0))
+        .adjacent_shard_to_merge(sid(1))
+        .send()
+        .await
+        .unwrap();
+    let shards = describe_shards(&c, name).await;
+    assert_eq!(shards.len(), 3);
+    assert_eq!(shards[2].parent_shard_id(), Some(sid(0).as_str()));
+    assert_eq!(shards[2].adjacent_parent_shard_id(), Some(sid(1).as_str()));
+}
+
+/// A CREATING stream refuses SplitShard and MergeShards with
+/// ResourceInUseException naming its state (reference doc §1.7 "Not active
+/// for split/merge", recorded by kinesalite against AWS), and a stream deleted
+/// while CREATING describes as DELETING with no shards until it is gone.
+#[tokio::test]
+async fn creating_stream_refuses_resharding_and_deletes_without_shards() {
+    let server =
+        TestServer::start_with(&["--transition-delay-ms", "4000", "--no-throughput-limits"]);
+    let c = server.client().await;
+    let name = "still-creating";
+    create_stream(&c, name, 2).await;
+    let not_active =
+        format!("Stream {name} under account {ACCOUNT} not ACTIVE, instead in state CREATING");
+    let (code, msg) = err(c
+        .split_shard()
+        .stream_name(name)
+        .shard_to_split(sid(0))
+        .new_starting_hash_key("1000")
+        .send()
+        .await);
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        ("ResourceInUseException", not_active.as_str())
+    );
+    let (code, msg) = err(c
+        .merge_shards()
+        .stream_name(name)
+        .shard_to_merge(sid(0))
+        .adjacent_shard_to_merge(sid(1))
+        .send()
+        .await);
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        ("ResourceInUseException", not_active.as_str())
+    );
+
+    c.delete_stream().stream_name(name).send().await.unwrap();
+    let d = c.describe_stream().stream_name(name).send().await.unwrap();
+    let d = d.stream_description().unwrap();
+    assert_eq!(d.stream_status(), &StreamStatus::Deleting);
+    assert!(
+        d.shards().is_empty(),
+        "shards of a stream deleted while CREATING: {:?}",
+        d.shards()
+    );
+    assert!(!d.has_more_shards());
+    // Until it is gone; then it is not found.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match c.describe_stream().stream_name(name).send().await {
+            Ok(d) => {
+                let d = d.stream_description().unwrap();
+                assert_eq!(d.stream_status(), &StreamStatus::Deleting);
+                assert!(d.shards().is_empty());
+            }
+            Err(e) => {
+                let (code, _) = err::<(), _>(Err(e));
+                assert_eq!(code, "ResourceNotFoundException");
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stream never went away"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -146,6 +146,12 @@ impl Engine {
             .await;
         }
         self.update_meta(&stream, |m| {
+            if m.state == StreamState::Creating {
+                // A stream deleted before it became ACTIVE never had shards as
+                // far as AWS is concerned: it describes as DELETING with
+                // `Shards: []` until it is gone. Their logs go with the stream.
+                m.shards.clear();
+            }
             m.state = StreamState::Deleting;
             m.until_ms = until_ms;
             Ok(())

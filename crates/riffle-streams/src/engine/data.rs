@@ -39,6 +39,8 @@ impl Engine {
     ) -> Result<Arc<StreamView>, StreamsError> {
         let m = stream.view();
         match m.state {
+            // Deleted while CREATING: no shards, answered as CREATING was.
+            StreamState::Deleting if m.shards.is_empty() => Err(self.not_found(name)),
             StreamState::Active | StreamState::Updating | StreamState::Deleting => Ok(m),
             StreamState::Creating => Err(self.not_found(name)),
         }
