@@ -248,3 +248,77 @@ async fn creating_stream_refuses_resharding_and_deletes_without_shards() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// GetResourcePolicy on an existing stream or consumer with no policy answers
+/// the empty policy document `{"Policy":"{}"}` (AWS's recorded response), not
+/// ResourceNotFoundException; a policy that was put and deleted reads `{}` too.
+#[tokio::test]
+async fn get_resource_policy_without_policy_is_empty_document() {
+    let server = TestServer::start();
+    let c = server.client().await;
+    let name = "no-policy";
+    create_stream(&c, name, 1).await;
+    let stream_arn = format!("arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/{name}");
+    let got = c
+        .get_resource_policy()
+        .resource_arn(&stream_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.policy(), "{}");
+
+    let consumer = c
+        .register_stream_consumer()
+        .stream_arn(&stream_arn)
+        .consumer_name("reader")
+        .send()
+        .await
+        .unwrap();
+    let consumer_arn = consumer.consumer().unwrap().consumer_arn().to_string();
+    let got = c
+        .get_resource_policy()
+        .resource_arn(&consumer_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.policy(), "{}");
+
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kinesis:DescribeStreamSummary","Resource":"{stream_arn}"}}]}}"#
+    );
+    c.put_resource_policy()
+        .resource_arn(&stream_arn)
+        .policy(&policy)
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_resource_policy()
+        .resource_arn(&stream_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.policy(), policy);
+    c.delete_resource_policy()
+        .resource_arn(&stream_arn)
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_resource_policy()
+        .resource_arn(&stream_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.policy(), "{}");
+
+    // A resource that does not exist is still not found.
+    let (code, _) = err(c
+        .get_resource_policy()
+        .resource_arn(format!(
+            "arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/missing"
+        ))
+        .send()
+        .await);
+    assert_eq!(code, "ResourceNotFoundException");
+}
