@@ -322,3 +322,172 @@ async fn get_resource_policy_without_policy_is_empty_document() {
         .await);
     assert_eq!(code, "ResourceNotFoundException");
 }
+
+/// A hex sequence-number layout as the decimal string AWS takes.
+fn seq_hex(h: &str) -> String {
+    let mut digits = vec![0u32]; // little-endian base 10^9
+    for c in h.chars() {
+        let mut carry = c.to_digit(16).unwrap() as u64;
+        for d in digits.iter_mut() {
+            let v = u64::from(*d) * 16 + carry;
+            *d = (v % 1_000_000_000) as u32;
+            carry = v / 1_000_000_000;
+        }
+        while carry > 0 {
+            digits.push((carry % 1_000_000_000) as u32);
+            carry /= 1_000_000_000;
+        }
+    }
+    let mut s = digits.last().unwrap().to_string();
+    for d in digits.iter().rev().skip(1) {
+        s.push_str(&format!("{d:09}"));
+    }
+    s
+}
+
+/// PutRecord's SequenceNumberForOrdering and GetShardIterator's
+/// StartingSequenceNumber are decoded as AWS decodes them (cases recorded
+/// against AWS in kinesalite's putRecord/getShardIterator tests; its
+/// `db/index.js` parseSequence is the layout oracle).
+#[tokio::test]
+async fn sequence_numbers_decode_as_aws() {
+    let server = TestServer::start();
+    let c = server.client().await;
+    let name = "seq-layouts";
+    create_stream(&c, name, 1).await;
+    let put = |seq: String| {
+        c.put_record()
+            .stream_name(name)
+            .partition_key("a")
+            .data(aws_sdk_kinesis::primitives::Blob::new(b"x".to_vec()))
+            .sequence_number_for_ordering(seq)
+            .send()
+    };
+    // Version 1 (the older layout), all zero: accepted.
+    put(seq_hex("20000000000000000000000000000000000000000000001"))
+        .await
+        .unwrap();
+    // Version 2, all zero: accepted.
+    put(seq_hex("20000000000000000000000000000000000000000000002"))
+        .await
+        .unwrap();
+    let invalid_ordering = |seq: &str| {
+        format!(
+            "ExclusiveMinimumSequenceNumber {seq} used in PutRecord on stream {name} under account {ACCOUNT} is invalid."
+        )
+    };
+    for seq in [
+        // Impossible shard creation time (version 0 and version 2 layouts).
+        "26227199374822427428162556223570313216".to_string(),
+        seq_hex("2ffffffffff7fffffffffffffff000000000007fffffff2"),
+        // Version 4, and a leading 3.
+        seq_hex("20000000000000000000000000000000000000000000004"),
+        seq_hex("30000000000000000000000000000000000000000000001"),
+    ] {
+        let (code, msg) = err(put(seq.clone()).await);
+        assert_eq!(
+            (code.as_str(), msg.as_str()),
+            ("InvalidArgumentException", invalid_ordering(&seq).as_str()),
+            "SequenceNumberForOrdering {seq}"
+        );
+    }
+
+    let at = |seq: &str| {
+        c.get_shard_iterator()
+            .stream_name(name)
+            .shard_id(sid(0))
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::AtSequenceNumber)
+            .starting_sequence_number(seq)
+            .send()
+    };
+    let (code, msg) = err(at("5").await);
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        (
+            "InvalidArgumentException",
+            "Invalid StartingSequenceNumber. It encodes shardId-000000000005, while it was used in a call to a shard with shardId-000000000000"
+        )
+    );
+    let top_bit = seq_hex("20000000000000000000000000000000000000800000002");
+    let (code, msg) = err(at(&top_bit).await);
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        (
+            "InvalidArgumentException",
+            "Invalid StartingSequenceNumber. It encodes shardId--02147483648, while it was used in a call to a shard with shardId-000000000000"
+        )
+    );
+    let large_date = "26227199374822427428162556223570313216";
+    let (code, msg) = err(at(large_date).await);
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        (
+            "InvalidArgumentException",
+            format!(
+                "StartingSequenceNumber {large_date} used in GetShardIterator on shard shardId-000000000000 in stream {name} under account {ACCOUNT} is invalid."
+            )
+            .as_str()
+        )
+    );
+}
+
+/// A child shard's StartingSequenceNumber encodes a creation time after its
+/// parent's EndingSequenceNumber (AWS's children start after their parents
+/// end), and both still decode as this stream's numbers.
+#[tokio::test]
+async fn child_shard_starts_after_parent_ends() {
+    let server = TestServer::start();
+    let c = server.client().await;
+    let name = "child-time";
+    create_stream(&c, name, 1).await;
+    c.split_shard()
+        .stream_name(name)
+        .shard_to_split(sid(0))
+        .new_starting_hash_key((1u128 << 127).to_string())
+        .send()
+        .await
+        .unwrap();
+    let shards = describe_shards(&c, name).await;
+    assert_eq!(shards.len(), 3);
+    let parent_end = shards[0]
+        .sequence_number_range()
+        .unwrap()
+        .ending_sequence_number()
+        .unwrap()
+        .to_string();
+    let field = |seq: &str, lo: usize, n: usize| {
+        let l = common::kinesis::check_seq_layout(seq);
+        common::kinesis::bits(&l, lo, n)
+    };
+    // Record time: bits 44..80; shard creation time: bits 148..184.
+    let parent_end_secs = field(&parent_end, 44, 36);
+    for child in &shards[1..] {
+        let start = child
+            .sequence_number_range()
+            .unwrap()
+            .starting_sequence_number();
+        let child_create = field(start, 148, 36);
+        assert!(
+            child_create > parent_end_secs,
+            "child {} created at {child_create}, parent ended at {parent_end_secs}",
+            child.shard_id()
+        );
+        // The child's own starting number is accepted on the child.
+        c.get_shard_iterator()
+            .stream_name(name)
+            .shard_id(child.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::AtSequenceNumber)
+            .starting_sequence_number(start)
+            .send()
+            .await
+            .unwrap();
+    }
+    // Records written to a child carry the child's encoded creation time.
+    let (shard, seq) = common::kinesis::put_record(&c, name, "pk", b"d").await;
+    let child = shards.iter().find(|s| s.shard_id() == shard).unwrap();
+    let start = child
+        .sequence_number_range()
+        .unwrap()
+        .starting_sequence_number();
+    assert_eq!(field(&seq, 148, 36), field(start, 148, 36));
+}

@@ -184,14 +184,14 @@ impl Engine {
             },
             sequence_number_range: SequenceNumberRange {
                 starting_sequence_number: seqnum::encode(SeqParts {
-                    shard_create_secs: secs(s.created_ms),
+                    shard_create_secs: create_secs(s),
                     shard_index: s.index,
                     seq_index: 0,
-                    record_secs: secs(s.created_ms),
+                    record_secs: create_secs(s),
                 }),
                 ending_sequence_number: s.closed_ms.map(|closed| {
                     seqnum::encode(SeqParts {
-                        shard_create_secs: secs(s.created_ms),
+                        shard_create_secs: create_secs(s),
                         shard_index: s.index,
                         seq_index: MAX_SEQ_INDEX,
                         record_secs: secs(closed),

@@ -208,6 +208,16 @@ fn secs(ms: i64) -> u64 {
     (ms.max(0) / 1000) as u64
 }
 
+/// The shard creation time its sequence numbers encode. A child shard is
+/// created in the same millisecond its parents close, and AWS's child starts
+/// after its parents end: its numbers carry the second after its creation,
+/// so its StartingSequenceNumber's time is later than its parents'
+/// EndingSequenceNumber's.
+fn create_secs(s: &ShardMeta) -> u64 {
+    let child = s.parent.is_some() || s.adjacent_parent.is_some();
+    secs(s.created_ms) + u64::from(child)
+}
+
 fn open_log_at(
     cfg: &LogConfig,
     dir: &Path,
