@@ -426,3 +426,115 @@ async fn capacity_mode_switches_twice_a_day_and_counts_on_demand_streams() {
         .await
         .unwrap();
 }
+
+/// Closed shards whose records are all past retention leave ListShards and
+/// DescribeStream and their files are deleted, as on AWS (KDS guide: a shard
+/// is EXPIRED once all its data is past retention and is no longer listed);
+/// DescribeStreamSummary's OpenShardCount is unaffected.
+#[tokio::test]
+async fn expired_closed_shards_are_removed_with_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let e = engine(dir.path(), clock.clone());
+    create(&e, "s", 2).await;
+    for i in 0..20 {
+        put_record(&e, "s", &format!("pk-{i}"), b"old".to_vec())
+            .await
+            .unwrap();
+    }
+    e.merge_shards(MergeShardsInput {
+        stream: stream("s"),
+        shard_to_merge: "shardId-000000000000".into(),
+        adjacent_shard_to_merge: "shardId-000000000001".into(),
+    })
+    .await
+    .unwrap();
+    let shard_dirs = |name: &str| -> usize {
+        fn walk(p: &std::path::Path, name: &str, n: &mut usize) {
+            for entry in std::fs::read_dir(p).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if path.file_name().is_some_and(|f| f == name) {
+                        *n += 1;
+                    }
+                    walk(&path, name, n);
+                }
+            }
+        }
+        let mut n = 0;
+        walk(dir.path(), name, &mut n);
+        n
+    };
+    let ids =
+        |shards: &[Shard]| -> Vec<String> { shards.iter().map(|s| s.shard_id.clone()).collect() };
+    assert_eq!(list_ids(&e).await.len(), 3);
+    assert_eq!(shard_dirs("000000000000"), 1);
+
+    // Still within retention: the closed parents stay, files and all.
+    clock.advance_ms(23 * HOUR);
+    e.enforce_retention();
+    assert_eq!(list_ids(&e).await.len(), 3);
+    assert_eq!(shard_dirs("000000000000"), 1);
+
+    clock.advance_ms(2 * HOUR);
+    let freed = e.enforce_retention();
+    assert!(freed > 0, "the expired shards' files were not counted");
+    assert_eq!(list_ids(&e).await, ["shardId-000000000002"]);
+    let described = e
+        .describe_stream(DescribeStreamInput {
+            stream: stream("s"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&described.stream_description.shards),
+        ["shardId-000000000002"]
+    );
+    // The child still names its parents.
+    let child = &described.stream_description.shards[0];
+    assert_eq!(
+        child.parent_shard_id.as_deref(),
+        Some("shardId-000000000000")
+    );
+    assert_eq!(
+        child.adjacent_parent_shard_id.as_deref(),
+        Some("shardId-000000000001")
+    );
+    let summary = e
+        .describe_stream_summary(DescribeStreamSummaryInput {
+            stream: stream("s"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(summary.stream_description_summary.open_shard_count, 1);
+    assert_eq!(
+        shard_dirs("000000000000"),
+        0,
+        "expired shard's directory is still there"
+    );
+    assert_eq!(shard_dirs("000000000001"), 0);
+    assert_eq!(shard_dirs("000000000002"), 1);
+    match iterator(&e, "s", SHARD0, ShardIteratorType::TrimHorizon, None, None).await {
+        Err(StreamsError::ResourceNotFound(_)) => {}
+        other => panic!("iterator on an expired shard: {other:?}"),
+    }
+    // The open child still works, and a restart does not bring the parents back.
+    put_record(&e, "s", "pk", b"new".to_vec()).await.unwrap();
+    drop(e);
+    let e = engine(dir.path(), clock.clone());
+    assert_eq!(list_ids(&e).await, ["shardId-000000000002"]);
+}
+
+async fn list_ids(e: &Engine) -> Vec<String> {
+    e.list_shards(ListShardsInput {
+        stream: stream("s"),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .shards
+    .into_iter()
+    .map(|s| s.shard_id)
+    .collect()
+}

@@ -289,6 +289,19 @@ fn off_worker<T>(f: impl FnOnce() -> T) -> T {
 
 /// Removes a deleted stream's directory tree. A failure is only logged: the
 /// next start removes what is left. Blocking.
+/// Bytes of the files directly in `dir` (a shard's segments and indexes).
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 fn remove_stream_dir(dir: &Path) {
     if let Err(e) = std::fs::remove_dir_all(dir) {
         if e.kind() != std::io::ErrorKind::NotFound {
@@ -557,13 +570,53 @@ impl Engine {
     fn enforce_retention_for(&self, stream: &LiveStream) -> u64 {
         let retention_ms = i64::from(stream.view().retention_hours) * 3_600_000;
         let cutoff = self.now_ms() - retention_ms;
+        let mut freed = self.expire_closed_shards(stream, cutoff);
         let logs: Vec<Arc<ShardHandle>> = stream.logs.read().values().cloned().collect();
-        let mut freed = 0;
         for log in logs {
             match log.delete_before(cutoff) {
                 Ok(n) => freed += n,
                 Err(e) => tracing::warn!(error = %e, "retention sweep failed for a shard"),
             }
+        }
+        freed
+    }
+
+    /// Removes closed shards whose records are all past retention (closed
+    /// before `cutoff`), as AWS does: they leave the stream's metadata (so
+    /// ListShards, DescribeStream and GetShardIterator no longer know them;
+    /// children still name them as parents), then their files are deleted.
+    /// Metadata first: a crash in between leaves only an unused directory.
+    /// Returns the bytes freed. Blocking.
+    fn expire_closed_shards(&self, stream: &LiveStream, cutoff: i64) -> u64 {
+        let expired = |s: &ShardMeta| s.closed_ms.is_some_and(|c| c < cutoff);
+        let view = stream.view();
+        if view.state == StreamState::Deleting || !view.shards.iter().any(expired) {
+            return 0;
+        }
+        let removed = self.update_meta(stream, |m| {
+            let gone: Vec<u32> = m
+                .shards
+                .iter()
+                .filter(|s| expired(s))
+                .map(|s| s.index)
+                .collect();
+            m.shards.retain(|s| !expired(s));
+            Ok(gone)
+        });
+        let removed = match removed {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not remove expired closed shards");
+                return 0;
+            }
+        };
+        let mut freed = 0;
+        for index in removed {
+            stream.logs.write().remove(&index);
+            let dir = stream.dir.join(format!("{index:012}"));
+            freed += dir_bytes(&dir);
+            remove_stream_dir(&dir);
+            tracing::info!(shard = %shard_id(index), "expired closed shard removed");
         }
         freed
     }
