@@ -491,3 +491,130 @@ async fn child_shard_starts_after_parent_ends() {
         .starting_sequence_number();
     assert_eq!(field(&seq, 148, 36), field(start, 148, 36));
 }
+
+/// Control-plane calls are rate-limited as AWS documents them (KDS guide
+/// quota table, API reference per operation), with a one-second burst, under
+/// the same switch as the data-plane limits. Messages: AWS's recorded
+/// "Rate exceeded for stream {name} under account {acct}." (DescribeStream,
+/// botocore#821) and "Rate exceeded for account {acct}." (ListStreams,
+/// Graylog2/graylog-plugin-integrations#341); GetShardIterator's throttle is
+/// ProvisionedThroughputExceededException naming the shard.
+#[tokio::test]
+async fn control_plane_rates_are_limited_like_aws() {
+    let server = TestServer::start_limited();
+    let c = server.client().await;
+    let name = "rated";
+    create_stream(&c, name, 2).await;
+    let raw = common::no_retry_client_for(&server.endpoint()).await;
+
+    /// Sends `n` calls back to back; returns (successes, first error).
+    async fn burst<F, Fut, T, E>(n: usize, mut call: F) -> (usize, Option<(String, String)>)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        T: std::fmt::Debug,
+        E: aws_sdk_kinesis::error::ProvideErrorMetadata + std::fmt::Debug,
+    {
+        let mut ok = 0;
+        let mut first = None;
+        for _ in 0..n {
+            match call().await {
+                Ok(_) => ok += 1,
+                Err(e) => {
+                    if first.is_none() {
+                        first = Some(err::<T, E>(Err(e)));
+                    }
+                }
+            }
+        }
+        (ok, first)
+    }
+
+    let started = std::time::Instant::now();
+    let (ok, first) = burst(40, || raw.describe_stream().stream_name(name).send()).await;
+    let secs = started.elapsed().as_secs_f64();
+    assert!(ok >= 10, "the one-second burst of 10 was not granted: {ok}");
+    assert!(
+        (ok as f64) <= 10.0 + 10.0 * secs + 1.0,
+        "{ok} DescribeStream calls in {secs:.2}s exceed 10/s"
+    );
+    assert_eq!(
+        first,
+        Some((
+            "LimitExceededException".to_string(),
+            format!("Rate exceeded for stream {name} under account {ACCOUNT}.")
+        ))
+    );
+
+    let (ok, first) = burst(20, || raw.list_streams().send()).await;
+    assert!((5..20).contains(&ok), "ListStreams admitted {ok} of 20");
+    assert_eq!(
+        first,
+        Some((
+            "LimitExceededException".to_string(),
+            format!("Rate exceeded for account {ACCOUNT}.")
+        ))
+    );
+
+    let (ok, first) = burst(20, || {
+        raw.get_shard_iterator()
+            .stream_name(name)
+            .shard_id(sid(0))
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::Latest)
+            .send()
+    })
+    .await;
+    assert!(
+        (5..20).contains(&ok),
+        "GetShardIterator admitted {ok} of 20"
+    );
+    assert_eq!(
+        first,
+        Some((
+            "ProvisionedThroughputExceededException".to_string(),
+            format!(
+                "Rate exceeded for shard {} in stream {name} under account {ACCOUNT}.",
+                sid(0)
+            )
+        ))
+    );
+    // Per shard: the other shard has its own five.
+    raw.get_shard_iterator()
+        .stream_name(name)
+        .shard_id(sid(1))
+        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::Latest)
+        .send()
+        .await
+        .unwrap();
+
+    // The SDK retries LimitExceededException with backoff: a retrying client
+    // gets through a burst above the limit.
+    for _ in 0..15 {
+        c.describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap();
+    }
+    for _ in 0..12 {
+        c.describe_stream().stream_name(name).send().await.unwrap();
+    }
+}
+
+/// With throughput limits off (`--no-throughput-limits`), control-plane
+/// calls are not rate-limited either.
+#[tokio::test]
+async fn control_plane_rates_follow_the_throughput_switch() {
+    let server = TestServer::start();
+    let c = server.client().await;
+    create_stream(&c, "unrated", 1).await;
+    let raw = common::no_retry_client_for(&server.endpoint()).await;
+    for _ in 0..40 {
+        raw.describe_stream()
+            .stream_name("unrated")
+            .send()
+            .await
+            .unwrap();
+        raw.list_streams().send().await.unwrap();
+    }
+}

@@ -6,6 +6,7 @@ use super::*;
 impl Engine {
     pub async fn create_stream(&self, input: CreateStreamInput) -> Result<(), StreamsError> {
         let name = input.stream_name;
+        self.admit_control(ratelimit::CREATE_STREAM, Some(&name), None)?;
         let mode = input.stream_mode.unwrap_or(StreamMode::Provisioned);
         let shard_count = match (mode, input.shard_count) {
             (_, Some(n)) => n,
@@ -128,6 +129,7 @@ impl Engine {
     }
 
     pub async fn delete_stream(&self, input: DeleteStreamInput) -> Result<(), StreamsError> {
+        self.admit_for(ratelimit::DELETE_STREAM, &input.stream)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
         if !input.enforce_consumer_deletion && !stream.view().consumers.is_empty() {
             return Err(StreamsError::ResourceInUse(format!(
@@ -222,6 +224,7 @@ impl Engine {
         &self,
         input: DescribeStreamInput,
     ) -> Result<DescribeStreamOutput, StreamsError> {
+        self.admit_for(ratelimit::DESCRIBE_STREAM, &input.stream)?;
         let (_, stream) = self.lookup_ref(&input.stream)?;
         let m = stream.view();
         let limit = input.limit.unwrap_or(100).clamp(1, 100) as usize;
@@ -265,6 +268,7 @@ impl Engine {
         &self,
         input: DescribeStreamSummaryInput,
     ) -> Result<DescribeStreamSummaryOutput, StreamsError> {
+        self.admit_for(ratelimit::DESCRIBE_STREAM_SUMMARY, &input.stream)?;
         let (_, stream) = self.lookup_ref(&input.stream)?;
         let m = stream.view();
         let open = if m.state == StreamState::Creating {
@@ -303,6 +307,7 @@ impl Engine {
         &self,
         input: ListStreamsInput,
     ) -> Result<ListStreamsOutput, StreamsError> {
+        self.admit_control(ratelimit::LIST_STREAMS, None, None)?;
         let limit = input.limit.unwrap_or(100).clamp(1, 100) as usize;
         let now = self.now_ms();
         let after = match &input.next_token {
@@ -399,6 +404,7 @@ impl Engine {
             }
         };
         let max_results = max_results.clamp(1, 10000) as usize;
+        self.admit_control(ratelimit::LIST_SHARDS, Some(&name), None)?;
         let stream = self.lookup(&name)?;
         let m = stream.view();
         if m.state == StreamState::Creating {
@@ -489,6 +495,7 @@ impl Engine {
     }
 
     pub async fn increase_retention(&self, input: RetentionInput) -> Result<(), StreamsError> {
+        self.admit_for(ratelimit::INCREASE_RETENTION, &input.stream)?;
         let h = input.retention_period_hours;
         check_retention_bounds(h)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
@@ -505,6 +512,7 @@ impl Engine {
     }
 
     pub async fn decrease_retention(&self, input: RetentionInput) -> Result<(), StreamsError> {
+        self.admit_for(ratelimit::DECREASE_RETENTION, &input.stream)?;
         let h = input.retention_period_hours;
         check_retention_bounds(h)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
@@ -535,6 +543,7 @@ impl Engine {
     }
 
     pub async fn describe_limits(&self) -> Result<DescribeLimitsOutput, StreamsError> {
+        self.admit_control(ratelimit::DESCRIBE_LIMITS, None, None)?;
         self.settle_all();
         let on_demand = self
             .streams

@@ -439,6 +439,7 @@ impl Engine {
             ))
         })?;
         let id = shard_id(index);
+        self.admit_control(ratelimit::GET_SHARD_ITERATOR, Some(&name), Some(index))?;
         let stream = self.lookup(&name).map_err(|e| match e {
             StreamsError::ResourceNotFound(_) => self.shard_not_found(&name, &id),
             e => e,

@@ -23,6 +23,7 @@ mod consumers;
 mod control;
 mod data;
 mod observe;
+mod ratelimit;
 mod reshard;
 mod settings;
 mod subscribe;
@@ -194,6 +195,8 @@ pub struct Engine {
     subs: Arc<subscribe::Registry>,
     /// On-demand autoscaler's last write-counter samples.
     autoscale_samples: Mutex<autoscale::Samples>,
+    /// Control-plane request rates (see `ratelimit`).
+    control_limits: crate::throttle::ControlLimiter,
 }
 
 fn shard_id(index: u32) -> String {
@@ -350,6 +353,7 @@ impl Engine {
             streams: StreamMap::default(),
             subs: Arc::default(),
             autoscale_samples: Mutex::new(Default::default()),
+            control_limits: Default::default(),
         };
         let mut live = BTreeMap::new();
         let mut known_uids = std::collections::HashSet::new();

@@ -191,6 +191,7 @@ impl Engine {
 
     pub async fn split_shard(&self, input: SplitShardInput) -> Result<(), StreamsError> {
         let name = self.resolve_name(&input.stream)?;
+        self.admit_control(ratelimit::SPLIT_SHARD, Some(&name), None)?;
         // The shard id is checked before the stream is looked up (kinesalite's order).
         if parse_shard_id(&input.shard_to_split).is_none() {
             return Err(self.could_not_find_shard(&input.shard_to_split, &name));
@@ -228,6 +229,7 @@ impl Engine {
 
     pub async fn merge_shards(&self, input: MergeShardsInput) -> Result<(), StreamsError> {
         let name = self.resolve_name(&input.stream)?;
+        self.admit_control(ratelimit::MERGE_SHARDS, Some(&name), None)?;
         for raw in [&input.shard_to_merge, &input.adjacent_shard_to_merge] {
             if parse_shard_id(raw).is_none() {
                 return Err(self.could_not_find_shard(raw, &name));
@@ -265,6 +267,7 @@ impl Engine {
         input: UpdateShardCountInput,
     ) -> Result<UpdateShardCountOutput, StreamsError> {
         let name = self.resolve_name(&input.stream)?;
+        self.admit_control(ratelimit::UPDATE_SHARD_COUNT, Some(&name), None)?;
         let stream = self.lookup(&name)?;
         let m = stream.view();
         self.require_active(&name, &m)?;

@@ -171,6 +171,7 @@ impl Engine {
         &self,
         input: EnhancedMonitoringInput,
     ) -> Result<EnhancedMonitoringOutput, StreamsError> {
+        self.admit_for(ratelimit::ENABLE_MONITORING, &input.stream)?;
         self.change_metrics(input, true)
     }
 
@@ -178,6 +179,7 @@ impl Engine {
         &self,
         input: EnhancedMonitoringInput,
     ) -> Result<EnhancedMonitoringOutput, StreamsError> {
+        self.admit_for(ratelimit::DISABLE_MONITORING, &input.stream)?;
         self.change_metrics(input, false)
     }
 

@@ -4,6 +4,7 @@ use super::*;
 
 impl Engine {
     pub async fn add_tags(&self, input: AddTagsToStreamInput) -> Result<(), StreamsError> {
+        self.admit_for(ratelimit::ADD_TAGS, &input.stream)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
         self.tag_stream(&name, &stream, input.tags)
     }
@@ -33,6 +34,7 @@ impl Engine {
     }
 
     pub async fn remove_tags(&self, input: RemoveTagsFromStreamInput) -> Result<(), StreamsError> {
+        self.admit_for(ratelimit::REMOVE_TAGS, &input.stream)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
         self.untag_stream(&name, &stream, &input.tag_keys)
     }
@@ -59,6 +61,7 @@ impl Engine {
         &self,
         input: ListTagsForStreamInput,
     ) -> Result<ListTagsForStreamOutput, StreamsError> {
+        self.admit_for(ratelimit::LIST_TAGS, &input.stream)?;
         let (_, stream) = self.lookup_ref(&input.stream)?;
         let m = stream.view();
         let limit = input.limit.unwrap_or(50).clamp(1, 50) as usize;
