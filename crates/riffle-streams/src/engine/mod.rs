@@ -86,6 +86,9 @@ pub struct EngineConfig {
     /// A second subscription for the same consumer and shard within this long of
     /// the first is refused; later it takes over (AWS: 5 s).
     pub subscription_exclusive_ms: u64,
+    /// How long two adjacent shards of an on-demand stream must stay cold
+    /// before they are merged back (see `autoscale`).
+    pub on_demand_cold_period_ms: u64,
 }
 
 impl EngineConfig {
@@ -104,6 +107,7 @@ impl EngineConfig {
             subscription_heartbeat_ms: 2_000,
             subscription_read_bytes_per_sec: 2 * 1024 * 1024,
             subscription_exclusive_ms: 5_000,
+            on_demand_cold_period_ms: 3_600_000,
         }
     }
 }
