@@ -93,6 +93,104 @@ pub fn decode(s: &str) -> Option<SeqParts> {
     })
 }
 
+/// A shard creation time (epoch seconds) AWS refuses as impossible: at or past
+/// it, a sequence number is invalid (kinesalite's "Date too large", which
+/// reproduces AWS's answers to such numbers).
+pub const MAX_CREATE_SECS: u64 = 16_025_175_000;
+
+/// What AWS reads out of a sequence number of any layout it knows, before it
+/// checks that the number belongs to the shard (kinesalite `parseSequence`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnySeq {
+    /// 0 (numbers below 2^129, the oldest layout), 1 or 2.
+    pub version: u8,
+    pub shard_create_secs: u64,
+    /// The shard index as AWS prints it: a Java `int`, so an encoding whose
+    /// top bit is set names a negative index (`shardId--02147483648`).
+    pub shard_index: i32,
+    /// The record time; version 0 carries none.
+    pub record_secs: Option<u64>,
+}
+
+/// Why [`parse_any`] refused a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not a sequence number AWS accepts: the caller's InvalidArgument.
+    Invalid,
+    /// Layout version 3: AWS fails with InternalFailure (HTTP 500).
+    Version3,
+}
+
+/// Decodes a sequence number the way AWS does, accepting the older layouts:
+/// numbers below 2^124 are read as if 2^124 were added (so a small number
+/// like `5` is a version-0 number naming shard 5), numbers below 2^129 are
+/// version 0, and 186-bit numbers carry their version in the last hex digit
+/// (1: `2|create(9)|nibble|byte(2)|record(9)|rand(14)|seq(2)|shard(8)|1`,
+/// 2: the layout of [`encode`]).
+pub fn parse_any(s: &str) -> Result<AnySeq, ParseError> {
+    if s.is_empty() || s.len() > 129 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::Invalid);
+    }
+    let mut n = BigUint::parse_bytes(s.as_bytes(), 10).ok_or(ParseError::Invalid)?;
+    let one = BigUint::from(1u32);
+    if n < (&one << 124u32) {
+        n += &one << 124u32;
+    }
+    let hex = n.to_str_radix(16);
+    let field = |from: usize, len: usize| {
+        hex.get(from..from + len)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .ok_or(ParseError::Invalid)
+    };
+    let create = |secs: u64| {
+        if secs >= MAX_CREATE_SECS {
+            Err(ParseError::Invalid)
+        } else {
+            Ok(secs)
+        }
+    };
+    if n < (&one << 129u32) {
+        return Ok(AnySeq {
+            version: 0,
+            shard_create_secs: create(field(1, 9)?)?,
+            shard_index: field(28, 4)? as i32,
+            record_secs: None,
+        });
+    }
+    let low = &one << 185u32;
+    let high = BigUint::from(3u32) << 184u32;
+    if n <= low || n >= high {
+        return Err(ParseError::Invalid);
+    }
+    match field(46, 1)? {
+        2 => {
+            if field(11, 1)? > 7 {
+                return Err(ParseError::Invalid);
+            }
+            Ok(AnySeq {
+                version: 2,
+                shard_create_secs: create(field(1, 9)?)?,
+                shard_index: field(38, 8)? as u32 as i32,
+                record_secs: Some(field(29, 9)?),
+            })
+        }
+        1 => Ok(AnySeq {
+            version: 1,
+            shard_create_secs: create(field(1, 9)?)?,
+            shard_index: field(38, 8)? as u32 as i32,
+            record_secs: Some(field(13, 9)?),
+        }),
+        3 => Err(ParseError::Version3),
+        _ => Err(ParseError::Invalid),
+    }
+}
+
+/// A shard id as AWS prints an index it decoded: Java's `shardId-%012d`,
+/// which puts a minus sign inside the width for a negative index.
+pub fn shard_id_signed(index: i32) -> String {
+    format!("shardId-{index:012}")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -158,6 +256,69 @@ mod tests {
         let diff =
             BigUint::parse_bytes(b"22300745198530623141535718272648361505980432", 10).unwrap();
         assert_eq!(b - a, diff);
+    }
+
+    fn hex(h: &str) -> String {
+        BigUint::parse_bytes(h.as_bytes(), 16)
+            .unwrap()
+            .to_str_radix(10)
+    }
+
+    /// The cases recorded against AWS in kinesalite's tests.
+    #[test]
+    fn parses_older_layouts_as_aws() {
+        let v1 = parse_any(&hex("20000000000000000000000000000000000000000000001")).unwrap();
+        assert_eq!(
+            (v1.version, v1.shard_index, v1.record_secs),
+            (1, 0, Some(0))
+        );
+        let small = parse_any("5").unwrap();
+        assert_eq!((small.version, small.shard_index), (0, 5));
+        assert_eq!(shard_id_signed(small.shard_index), "shardId-000000000005");
+        // Version 0 with a creation time AWS calls impossible.
+        assert_eq!(
+            parse_any("26227199374822427428162556223570313216"),
+            Err(ParseError::Invalid)
+        );
+        assert_eq!(
+            parse_any(&hex("2ffffffffff7fffffffffffffff000000000007fffffff2")),
+            Err(ParseError::Invalid)
+        );
+        // 8 at the top of the seq-index: invalid; at the top of the shard index: negative.
+        assert_eq!(
+            parse_any(&hex("20000000000800000000000000000000000000000000002")),
+            Err(ParseError::Invalid)
+        );
+        let neg = parse_any(&hex("20000000000000000000000000000000000000800000002")).unwrap();
+        assert_eq!(shard_id_signed(neg.shard_index), "shardId--02147483648");
+        assert_eq!(
+            parse_any(&hex("20000000000000000000000000000000000000000000003")),
+            Err(ParseError::Version3)
+        );
+        for bad in [
+            "20000000000000000000000000000000000000000000004",
+            "30000000000000000000000000000000000000000000001",
+            "1ffffffffff7fffffffffffffff000000000007fffffff2",
+        ] {
+            assert_eq!(parse_any(&hex(bad)), Err(ParseError::Invalid), "{bad}");
+        }
+        // Riffle's own numbers read back the same through both decoders.
+        let p = SeqParts {
+            shard_create_secs: 1_764_000_000,
+            shard_index: 7,
+            seq_index: 42,
+            record_secs: 1_764_000_009,
+        };
+        let any = parse_any(&encode(p)).unwrap();
+        assert_eq!(
+            (
+                any.version,
+                any.shard_create_secs,
+                any.shard_index,
+                any.record_secs
+            ),
+            (2, p.shard_create_secs, 7, Some(p.record_secs))
+        );
     }
 
     #[test]

@@ -140,12 +140,65 @@ impl ShardLimiter {
     }
 }
 
+/// Control-plane request rates (CreateStream, DescribeStream, ListShards...):
+/// one bucket per operation and scope (the account, a stream or a shard,
+/// as AWS documents each limit), each holding one second of its rate, the
+/// same 1-second burst as the data-plane buckets.
+#[derive(Debug, Default)]
+pub(crate) struct ControlLimiter {
+    buckets: Mutex<std::collections::HashMap<String, TokenBucket>>,
+}
+
+/// Idle buckets are dropped once this many exist (a full bucket carries no
+/// state), so per-shard keys of deleted streams do not pile up.
+const CONTROL_BUCKETS_PRUNE_AT: usize = 4096;
+
+impl ControlLimiter {
+    /// Takes one call from the bucket of `key` (refilling at `rate_per_sec`).
+    pub(crate) fn admit(&self, key: &str, rate_per_sec: u64, now_ms: i64) -> bool {
+        let mut buckets = self.buckets.lock();
+        if buckets.len() >= CONTROL_BUCKETS_PRUNE_AT && !buckets.contains_key(key) {
+            buckets.retain(|_, b| !b.is_full(now_ms));
+        }
+        let bucket = buckets
+            .entry(key.to_string())
+            .or_insert_with(|| TokenBucket::new(rate_per_sec, rate_per_sec));
+        let ok = bucket.can_take(now_ms, 1);
+        if ok {
+            bucket.charge(now_ms, 1);
+        }
+        ok
+    }
+}
+
+impl TokenBucket {
+    fn is_full(&mut self, now_ms: i64) -> bool {
+        self.refill(now_ms);
+        self.level >= self.capacity
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn control_limiter_bursts_one_second_per_key() {
+        let l = ControlLimiter::default();
+        assert_eq!(
+            (0..20).filter(|_| l.admit("DescribeStream", 10, 0)).count(),
+            10
+        );
+        assert!(
+            l.admit("ListShards/s", 1000, 0),
+            "another key has its own bucket"
+        );
+        assert!(!l.admit("DescribeStream", 10, 99));
+        assert!(l.admit("DescribeStream", 10, 100));
+    }
 
     #[test]
     fn bucket_allows_the_burst_then_the_rate() {

@@ -426,3 +426,222 @@ async fn capacity_mode_switches_twice_a_day_and_counts_on_demand_streams() {
         .await
         .unwrap();
 }
+
+/// Closed shards whose records are all past retention leave ListShards and
+/// DescribeStream and their files are deleted, as on AWS (KDS guide: a shard
+/// is EXPIRED once all its data is past retention and is no longer listed);
+/// DescribeStreamSummary's OpenShardCount is unaffected.
+#[tokio::test]
+async fn expired_closed_shards_are_removed_with_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let e = engine(dir.path(), clock.clone());
+    create(&e, "s", 2).await;
+    for i in 0..20 {
+        put_record(&e, "s", &format!("pk-{i}"), b"old".to_vec())
+            .await
+            .unwrap();
+    }
+    e.merge_shards(MergeShardsInput {
+        stream: stream("s"),
+        shard_to_merge: "shardId-000000000000".into(),
+        adjacent_shard_to_merge: "shardId-000000000001".into(),
+    })
+    .await
+    .unwrap();
+    let shard_dirs = |name: &str| -> usize {
+        fn walk(p: &std::path::Path, name: &str, n: &mut usize) {
+            for entry in std::fs::read_dir(p).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if path.file_name().is_some_and(|f| f == name) {
+                        *n += 1;
+                    }
+                    walk(&path, name, n);
+                }
+            }
+        }
+        let mut n = 0;
+        walk(dir.path(), name, &mut n);
+        n
+    };
+    let ids =
+        |shards: &[Shard]| -> Vec<String> { shards.iter().map(|s| s.shard_id.clone()).collect() };
+    assert_eq!(list_ids(&e).await.len(), 3);
+    assert_eq!(shard_dirs("000000000000"), 1);
+
+    // Still within retention: the closed parents stay, files and all.
+    clock.advance_ms(23 * HOUR);
+    e.enforce_retention();
+    assert_eq!(list_ids(&e).await.len(), 3);
+    assert_eq!(shard_dirs("000000000000"), 1);
+
+    clock.advance_ms(2 * HOUR);
+    let freed = e.enforce_retention();
+    assert!(freed > 0, "the expired shards' files were not counted");
+    assert_eq!(list_ids(&e).await, ["shardId-000000000002"]);
+    let described = e
+        .describe_stream(DescribeStreamInput {
+            stream: stream("s"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&described.stream_description.shards),
+        ["shardId-000000000002"]
+    );
+    // The child still names its parents.
+    let child = &described.stream_description.shards[0];
+    assert_eq!(
+        child.parent_shard_id.as_deref(),
+        Some("shardId-000000000000")
+    );
+    assert_eq!(
+        child.adjacent_parent_shard_id.as_deref(),
+        Some("shardId-000000000001")
+    );
+    let summary = e
+        .describe_stream_summary(DescribeStreamSummaryInput {
+            stream: stream("s"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(summary.stream_description_summary.open_shard_count, 1);
+    assert_eq!(
+        shard_dirs("000000000000"),
+        0,
+        "expired shard's directory is still there"
+    );
+    assert_eq!(shard_dirs("000000000001"), 0);
+    assert_eq!(shard_dirs("000000000002"), 1);
+    match iterator(&e, "s", SHARD0, ShardIteratorType::TrimHorizon, None, None).await {
+        Err(StreamsError::ResourceNotFound(_)) => {}
+        other => panic!("iterator on an expired shard: {other:?}"),
+    }
+    // The open child still works, and a restart does not bring the parents back.
+    put_record(&e, "s", "pk", b"new".to_vec()).await.unwrap();
+    drop(e);
+    let e = engine(dir.path(), clock.clone());
+    assert_eq!(list_ids(&e).await, ["shardId-000000000002"]);
+}
+
+async fn list_ids(e: &Engine) -> Vec<String> {
+    e.list_shards(ListShardsInput {
+        stream: stream("s"),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .shards
+    .into_iter()
+    .map(|s| s.shard_id)
+    .collect()
+}
+
+/// On-demand streams shrink: adjacent shards cold (below 20% of a shard's
+/// write capacity) for the cold period are merged, lower shard first, one
+/// merge per stream per pass, never below 4 open shards or the warm
+/// throughput; shards with traffic or not yet cold for long enough stay.
+#[tokio::test]
+async fn on_demand_streams_merge_cold_shards_down_to_the_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let mut cfg = base_config(dir.path());
+    cfg.on_demand_cold_period_ms = 10_000;
+    let e = Engine::open_with_clock(cfg, clock.clone()).unwrap();
+    for (name, warm) in [("plain", None), ("warm", Some(6))] {
+        create(&e, name, 8).await;
+        e.update_stream_mode(UpdateStreamModeInput {
+            stream_arn: format!("arn:aws:kinesis:us-east-1:000000000000:stream/{name}"),
+            stream_mode: StreamMode::OnDemand,
+            warm_throughput_mibps: warm,
+        })
+        .await
+        .unwrap();
+        assert_eq!(open_shards(&e, name).await, 8);
+    }
+    e.autoscale(); // first sample
+                   // Cold, but not yet for the cold period: nothing merges.
+    for _ in 0..9 {
+        clock.advance_ms(1000);
+        assert_eq!(e.autoscale(), 0, "merged before the cold period");
+    }
+    assert_eq!(open_shards(&e, "plain").await, 8);
+    for _ in 0..60 {
+        clock.advance_ms(1000);
+        e.autoscale();
+    }
+    assert_eq!(
+        open_shards(&e, "plain").await,
+        4,
+        "shrinks to 4 and no further"
+    );
+    assert_eq!(
+        open_shards(&e, "warm").await,
+        6,
+        "warm throughput of 6 MiB/s keeps 6"
+    );
+
+    // The shrink is real MergeShards: children name the lower parent first.
+    let shards = e
+        .list_shards(ListShardsInput {
+            stream: stream("plain"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .shards;
+    let open: Vec<&Shard> = shards
+        .iter()
+        .filter(|s| s.sequence_number_range.ending_sequence_number.is_none())
+        .collect();
+    assert_eq!(open.len(), 4);
+    let start = |id: &str| -> u128 {
+        shards
+            .iter()
+            .find(|s| s.shard_id == id)
+            .unwrap()
+            .hash_key_range
+            .starting_hash_key
+            .parse()
+            .unwrap()
+    };
+    for s in &open {
+        let (p, a) = (
+            s.parent_shard_id.as_deref().unwrap(),
+            s.adjacent_parent_shard_id.as_deref().unwrap(),
+        );
+        assert!(
+            start(p) < start(a),
+            "{} merged with the upper shard first",
+            s.shard_id
+        );
+    }
+}
+
+/// A shard carrying writes is not merged even when its neighbour is cold.
+#[tokio::test]
+async fn on_demand_shards_with_traffic_are_not_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let mut cfg = base_config(dir.path());
+    cfg.on_demand_cold_period_ms = 2_000;
+    let e = Engine::open_with_clock(cfg, clock.clone()).unwrap();
+    create(&e, "busy", 5).await;
+    e.update_stream_mode(UpdateStreamModeInput {
+        stream_arn: "arn:aws:kinesis:us-east-1:000000000000:stream/busy".into(),
+        stream_mode: StreamMode::OnDemand,
+        warm_throughput_mibps: None,
+    })
+    .await
+    .unwrap();
+    e.autoscale();
+    for round in 0..10 {
+        // ~400 records/s on every shard: 40% of a shard's record capacity.
+        put_many(&e, "busy", 2000, 10, round).await;
+        clock.advance_ms(1000);
+        e.autoscale();
+    }
+    assert_eq!(open_shards(&e, "busy").await, 5, "warm shards were merged");
+}

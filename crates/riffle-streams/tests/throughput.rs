@@ -44,11 +44,16 @@ async fn put_tiny(e: &Engine, n: usize) -> usize {
     n - out.failed_record_count as usize
 }
 
-async fn read(e: &Engine) -> Result<GetRecordsOutput, StreamsError> {
-    let it = iterator(e, "s", SHARD0, ShardIteratorType::TrimHorizon, None, None)
+/// A TRIM_HORIZON iterator of the test shard. Taken once per test and read
+/// again and again: GetShardIterator has its own limit (5/s per shard).
+async fn trim_horizon(e: &Engine) -> String {
+    iterator(e, "s", SHARD0, ShardIteratorType::TrimHorizon, None, None)
         .await
-        .unwrap();
-    get_records(e, it).await
+        .unwrap()
+}
+
+async fn read(e: &Engine, it: &str) -> Result<GetRecordsOutput, StreamsError> {
+    get_records(e, it.to_string()).await
 }
 
 fn is_throttled<T: std::fmt::Debug>(r: Result<T, StreamsError>) -> bool {
@@ -101,7 +106,14 @@ async fn write_records_burst_then_rate() {
         1000
     );
     // Exactly the accepted records are stored; reads have their own buckets.
-    assert_eq!(read(&e).await.unwrap().records.len(), 2250);
+    assert_eq!(
+        read(&e, &trim_horizon(&e).await)
+            .await
+            .unwrap()
+            .records
+            .len(),
+        2250
+    );
 }
 
 #[tokio::test]
@@ -110,13 +122,14 @@ async fn reads_five_calls_per_second_and_ten_mib_debt() {
     let clock = Arc::new(ManualClock::new());
     let e = engine(dir.path(), clock.clone(), true);
     create(&e, "s", Some(10 * 1024)).await;
+    let it = trim_horizon(&e).await;
     for _ in 0..5 {
-        read(&e).await.unwrap();
+        read(&e, &it).await.unwrap();
     }
-    assert!(is_throttled(read(&e).await));
+    assert!(is_throttled(read(&e, &it).await));
     clock.advance_ms(200);
-    read(&e).await.unwrap();
-    assert!(is_throttled(read(&e).await));
+    read(&e, &it).await.unwrap();
+    assert!(is_throttled(read(&e, &it).await));
 
     // A 10 MiB record (the write bucket admits it from full, then owes 9 MiB).
     clock.advance_ms(1_000);
@@ -128,12 +141,12 @@ async fn reads_five_calls_per_second_and_ten_mib_debt() {
     put(&e, 1).await.unwrap();
 
     // Reading those 10 MiB blocks reads for the next 5 s, as on AWS.
-    assert_eq!(read(&e).await.unwrap().records.len(), 1);
+    assert_eq!(read(&e, &it).await.unwrap().records.len(), 1);
     clock.advance_ms(4_999);
-    assert!(is_throttled(read(&e).await));
+    assert!(is_throttled(read(&e, &it).await));
     clock.advance_ms(1);
     assert_eq!(
-        read(&e).await.unwrap().records.len(),
+        read(&e, &it).await.unwrap().records.len(),
         1,
         "10 MiB cap: one record"
     );
@@ -152,6 +165,6 @@ async fn limits_off_accepts_everything() {
         assert_eq!(put_tiny(&e, 500).await, 500);
     }
     for _ in 0..20 {
-        read(&e).await.unwrap();
+        read(&e, &trim_horizon(&e).await).await.unwrap();
     }
 }

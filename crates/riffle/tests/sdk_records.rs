@@ -821,19 +821,21 @@ async fn data_plane_errors() {
         "Could not find shard foo in stream errs under account 000000000000."
     );
 
-    // SequenceNumberForOrdering must be a sequence number; a real one orders the put.
+    // SequenceNumberForOrdering must be a sequence number AWS can decode (a
+    // layout version 4 is not; a small number like 12345 is AWS's old version
+    // 0 and accepted); a real one orders the put.
     let (code, msg) = err(c
         .put_record()
         .stream_name(name)
         .partition_key("k")
-        .sequence_number_for_ordering("12345")
+        .sequence_number_for_ordering("49039857307708443467467104868809893875799651909875269636")
         .data(Blob::new(b"x".to_vec()))
         .send()
         .await);
     assert_eq!(code, "InvalidArgumentException");
     assert_eq!(
         msg,
-        "ExclusiveMinimumSequenceNumber 12345 used in PutRecord on stream errs under account 000000000000 is invalid."
+        "ExclusiveMinimumSequenceNumber 49039857307708443467467104868809893875799651909875269636 used in PutRecord on stream errs under account 000000000000 is invalid."
     );
     let first = c
         .put_record()

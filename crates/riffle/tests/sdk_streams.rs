@@ -1068,7 +1068,15 @@ async fn resource_tags_by_arn() {
 
 #[tokio::test]
 async fn describe_limits_and_shard_limit() {
-    let server = TestServer::start_with(&["--transition-delay-ms", "0", "--shard-limit", "5"]);
+    // Throughput limits off: AWS allows one DescribeLimits a second and this
+    // no-retry client calls it back to back; the shard limit is what is tested.
+    let server = TestServer::start_with(&[
+        "--transition-delay-ms",
+        "0",
+        "--shard-limit",
+        "5",
+        "--no-throughput-limits",
+    ]);
     let c = no_retry_client_for(&server.endpoint()).await;
     let l = c.describe_limits().send().await.unwrap();
     assert_eq!(

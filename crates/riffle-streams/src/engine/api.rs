@@ -307,7 +307,7 @@ impl Engine {
         }
         // The next offset as a sequence number; it need not be a record's yet.
         let next = seqnum::encode(SeqParts {
-            shard_create_secs: super::secs(shard.created_ms),
+            shard_create_secs: super::create_secs(&shard),
             shard_index: shard.index,
             seq_index: next_offset,
             record_secs: super::secs(now.max(shard.created_ms)),

@@ -165,6 +165,11 @@ impl Engine {
         input: RegisterStreamConsumerInput,
     ) -> Result<RegisterStreamConsumerOutput, StreamsError> {
         let (stream_name, stream) = self.consumer_stream(&input.stream_arn)?;
+        self.admit_control(
+            super::ratelimit::REGISTER_CONSUMER,
+            Some(&stream_name),
+            None,
+        )?;
         let tags = input.tags.unwrap_or_default();
         validate_tags(&tags)?;
         if tags.len() > MAX_TAGS {
@@ -228,6 +233,11 @@ impl Engine {
 
     pub async fn deregister_stream_consumer(&self, input: ConsumerRef) -> Result<(), StreamsError> {
         let found = self.resolve_consumer(&input)?;
+        self.admit_control(
+            super::ratelimit::DEREGISTER_CONSUMER,
+            Some(&found.stream_name),
+            None,
+        )?;
         let (until_ms, immediate) = self.until();
         let target = found.consumer;
         self.update_meta(&found.stream, |m| {
@@ -256,6 +266,11 @@ impl Engine {
         input: ConsumerRef,
     ) -> Result<DescribeStreamConsumerOutput, StreamsError> {
         let found = self.resolve_consumer(&input)?;
+        self.admit_control(
+            super::ratelimit::DESCRIBE_CONSUMER,
+            Some(&found.stream_name),
+            None,
+        )?;
         let c = &found.consumer;
         Ok(DescribeStreamConsumerOutput {
             consumer_description: ConsumerDescription {
@@ -274,6 +289,7 @@ impl Engine {
     ) -> Result<ListStreamConsumersOutput, StreamsError> {
         let now = self.now_ms();
         let (stream_name, stream) = self.consumer_stream(&input.stream_arn)?;
+        self.admit_control(super::ratelimit::LIST_CONSUMERS, Some(&stream_name), None)?;
         let m: Arc<StreamView> = stream.view();
         if let Some(ts) = input.stream_creation_timestamp {
             // Tells apart incarnations of a stream name; seconds are what AWS shows.

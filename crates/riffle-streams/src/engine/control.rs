@@ -6,6 +6,7 @@ use super::*;
 impl Engine {
     pub async fn create_stream(&self, input: CreateStreamInput) -> Result<(), StreamsError> {
         let name = input.stream_name;
+        self.admit_control(ratelimit::CREATE_STREAM, Some(&name), None)?;
         let mode = input.stream_mode.unwrap_or(StreamMode::Provisioned);
         let shard_count = match (mode, input.shard_count) {
             (_, Some(n)) => n,
@@ -129,6 +130,7 @@ impl Engine {
     }
 
     pub async fn delete_stream(&self, input: DeleteStreamInput) -> Result<(), StreamsError> {
+        self.admit_for(ratelimit::DELETE_STREAM, &input.stream)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
         if !input.enforce_consumer_deletion && !stream.view().consumers.is_empty() {
             return Err(StreamsError::ResourceInUse(format!(
@@ -147,6 +149,12 @@ impl Engine {
             .await;
         }
         self.update_meta(&stream, |m| {
+            if m.state == StreamState::Creating {
+                // A stream deleted before it became ACTIVE never had shards as
+                // far as AWS is concerned: it describes as DELETING with
+                // `Shards: []` until it is gone. Their logs go with the stream.
+                m.shards.clear();
+            }
             m.state = StreamState::Deleting;
             m.until_ms = until_ms;
             Ok(())
@@ -179,14 +187,14 @@ impl Engine {
             },
             sequence_number_range: SequenceNumberRange {
                 starting_sequence_number: seqnum::encode(SeqParts {
-                    shard_create_secs: secs(s.created_ms),
+                    shard_create_secs: create_secs(s),
                     shard_index: s.index,
                     seq_index: 0,
-                    record_secs: secs(s.created_ms),
+                    record_secs: create_secs(s),
                 }),
                 ending_sequence_number: s.closed_ms.map(|closed| {
                     seqnum::encode(SeqParts {
-                        shard_create_secs: secs(s.created_ms),
+                        shard_create_secs: create_secs(s),
                         shard_index: s.index,
                         seq_index: MAX_SEQ_INDEX,
                         record_secs: secs(closed),
@@ -217,6 +225,7 @@ impl Engine {
         &self,
         input: DescribeStreamInput,
     ) -> Result<DescribeStreamOutput, StreamsError> {
+        self.admit_for(ratelimit::DESCRIBE_STREAM, &input.stream)?;
         let (_, stream) = self.lookup_ref(&input.stream)?;
         let m = stream.view();
         let limit = input.limit.unwrap_or(100).clamp(1, 100) as usize;
@@ -260,6 +269,7 @@ impl Engine {
         &self,
         input: DescribeStreamSummaryInput,
     ) -> Result<DescribeStreamSummaryOutput, StreamsError> {
+        self.admit_for(ratelimit::DESCRIBE_STREAM_SUMMARY, &input.stream)?;
         let (_, stream) = self.lookup_ref(&input.stream)?;
         let m = stream.view();
         let open = if m.state == StreamState::Creating {
@@ -298,6 +308,7 @@ impl Engine {
         &self,
         input: ListStreamsInput,
     ) -> Result<ListStreamsOutput, StreamsError> {
+        self.admit_control(ratelimit::LIST_STREAMS, None, None)?;
         let limit = input.limit.unwrap_or(100).clamp(1, 100) as usize;
         let now = self.now_ms();
         let after = match &input.next_token {
@@ -394,6 +405,7 @@ impl Engine {
             }
         };
         let max_results = max_results.clamp(1, 10000) as usize;
+        self.admit_control(ratelimit::LIST_SHARDS, Some(&name), None)?;
         let stream = self.lookup(&name)?;
         let m = stream.view();
         if m.state == StreamState::Creating {
@@ -484,6 +496,7 @@ impl Engine {
     }
 
     pub async fn increase_retention(&self, input: RetentionInput) -> Result<(), StreamsError> {
+        self.admit_for(ratelimit::INCREASE_RETENTION, &input.stream)?;
         let h = input.retention_period_hours;
         check_retention_bounds(h)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
@@ -500,6 +513,7 @@ impl Engine {
     }
 
     pub async fn decrease_retention(&self, input: RetentionInput) -> Result<(), StreamsError> {
+        self.admit_for(ratelimit::DECREASE_RETENTION, &input.stream)?;
         let h = input.retention_period_hours;
         check_retention_bounds(h)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
@@ -530,6 +544,7 @@ impl Engine {
     }
 
     pub async fn describe_limits(&self) -> Result<DescribeLimitsOutput, StreamsError> {
+        self.admit_control(ratelimit::DESCRIBE_LIMITS, None, None)?;
         self.settle_all();
         let on_demand = self
             .streams

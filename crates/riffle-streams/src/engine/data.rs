@@ -39,6 +39,8 @@ impl Engine {
     ) -> Result<Arc<StreamView>, StreamsError> {
         let m = stream.view();
         match m.state {
+            // Deleted while CREATING: no shards, answered as CREATING was.
+            StreamState::Deleting if m.shards.is_empty() => Err(self.not_found(name)),
             StreamState::Active | StreamState::Updating | StreamState::Deleting => Ok(m),
             StreamState::Creating => Err(self.not_found(name)),
         }
@@ -58,10 +60,10 @@ impl Engine {
     pub(super) fn seq_of(m: &StreamView, shard_index: u32, offset: u64, ts_ms: i64) -> String {
         let created = m
             .shard(shard_index)
-            .map(|s| s.created_ms)
-            .unwrap_or(m.created_ms);
+            .map(create_secs)
+            .unwrap_or(secs(m.created_ms));
         seqnum::encode(SeqParts {
-            shard_create_secs: secs(created),
+            shard_create_secs: created,
             shard_index,
             seq_index: offset,
             record_secs: secs(ts_ms),
@@ -87,11 +89,22 @@ impl Engine {
         let (name, stream) = self.lookup_ref(&input.stream)?;
         let m = self.writable(&name, &stream)?;
         if let Some(seq) = &input.sequence_number_for_ordering {
-            if seqnum::decode(seq).is_none() {
-                return Err(StreamsError::InvalidArgument(format!(
-                    "ExclusiveMinimumSequenceNumber {seq} used in PutRecord on stream {name} under account {} is invalid.",
-                    self.cfg.account_id
-                )));
+            // AWS accepts any layout it can decode (version 1 included) whose
+            // record time is not in the future; version 3 is its 500.
+            let now_secs = secs(self.now_ms());
+            match seqnum::parse_any(seq) {
+                Ok(p) if p.record_secs.is_none_or(|t| t <= now_secs) => {}
+                Err(seqnum::ParseError::Version3) => {
+                    return Err(StreamsError::Internal(format!(
+                        "SequenceNumberForOrdering {seq} has layout version 3"
+                    )));
+                }
+                _ => {
+                    return Err(StreamsError::InvalidArgument(format!(
+                        "ExclusiveMinimumSequenceNumber {seq} used in PutRecord on stream {name} under account {} is invalid.",
+                        self.cfg.account_id
+                    )));
+                }
             }
         }
         let size = input.data.len() + input.partition_key.len();
@@ -367,22 +380,34 @@ impl Engine {
         Ok(match kind {
             ShardIteratorType::AtSequenceNumber | ShardIteratorType::AfterSequenceNumber => {
                 let seq = seq.unwrap_or("");
-                let p = seqnum::decode(seq).ok_or_else(|| {
+                let invalid = || {
                     StreamsError::InvalidArgument(format!(
                         "StartingSequenceNumber {seq} used in GetShardIterator on shard {id} in stream {name} under account {acct} is invalid."
                     ))
-                })?;
-                if p.shard_index != index {
+                };
+                // AWS's order: decode any layout, then the shard it names (a
+                // small number like `5` names shard 5), then that it came from
+                // this shard's stream; an old version-0 number that passes the
+                // shard check is AWS's InternalFailure.
+                let any = seqnum::parse_any(seq).map_err(|_| invalid())?;
+                if i64::from(any.shard_index) != i64::from(index) {
                     return Err(StreamsError::InvalidArgument(format!(
                         "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {id}",
-                        shard_id(p.shard_index)
+                        seqnum::shard_id_signed(any.shard_index)
                     )));
                 }
-                if p.shard_create_secs != secs(shard.created_ms) {
-                    return Err(StreamsError::InvalidArgument(format!(
-                        "StartingSequenceNumber {seq} used in GetShardIterator on shard {id} in stream {name} under account {acct} is invalid because it did not come from this stream."
+                if any.version == 0 {
+                    return Err(StreamsError::Internal(format!(
+                        "version-0 StartingSequenceNumber {seq} on {id}"
                     )));
                 }
+                let p = seqnum::decode(seq)
+                    .filter(|p| p.shard_create_secs == create_secs(shard))
+                    .ok_or_else(|| {
+                        StreamsError::InvalidArgument(format!(
+                            "StartingSequenceNumber {seq} used in GetShardIterator on shard {id} in stream {name} under account {acct} is invalid because it did not come from this stream."
+                        ))
+                    })?;
                 if p.seq_index == MAX_SEQ_INDEX {
                     shard.end_offset.unwrap_or_else(|| log.end_offset())
                 } else if kind == ShardIteratorType::AtSequenceNumber
@@ -422,6 +447,7 @@ impl Engine {
             ))
         })?;
         let id = shard_id(index);
+        self.admit_control(ratelimit::GET_SHARD_ITERATOR, Some(&name), Some(index))?;
         let stream = self.lookup(&name).map_err(|e| match e {
             StreamsError::ResourceNotFound(_) => self.shard_not_found(&name, &id),
             e => e,

@@ -23,6 +23,7 @@ mod consumers;
 mod control;
 mod data;
 mod observe;
+mod ratelimit;
 mod reshard;
 mod settings;
 mod subscribe;
@@ -85,6 +86,9 @@ pub struct EngineConfig {
     /// A second subscription for the same consumer and shard within this long of
     /// the first is refused; later it takes over (AWS: 5 s).
     pub subscription_exclusive_ms: u64,
+    /// How long two adjacent shards of an on-demand stream must stay cold
+    /// before they are merged back (see `autoscale`).
+    pub on_demand_cold_period_ms: u64,
 }
 
 impl EngineConfig {
@@ -103,6 +107,7 @@ impl EngineConfig {
             subscription_heartbeat_ms: 2_000,
             subscription_read_bytes_per_sec: 2 * 1024 * 1024,
             subscription_exclusive_ms: 5_000,
+            on_demand_cold_period_ms: 3_600_000,
         }
     }
 }
@@ -194,6 +199,8 @@ pub struct Engine {
     subs: Arc<subscribe::Registry>,
     /// On-demand autoscaler's last write-counter samples.
     autoscale_samples: Mutex<autoscale::Samples>,
+    /// Control-plane request rates (see `ratelimit`).
+    control_limits: crate::throttle::ControlLimiter,
 }
 
 fn shard_id(index: u32) -> String {
@@ -206,6 +213,16 @@ fn is_open(s: &ShardMeta) -> bool {
 
 fn secs(ms: i64) -> u64 {
     (ms.max(0) / 1000) as u64
+}
+
+/// The shard creation time its sequence numbers encode. A child shard is
+/// created in the same millisecond its parents close, and AWS's child starts
+/// after its parents end: its numbers carry the second after its creation,
+/// so its StartingSequenceNumber's time is later than its parents'
+/// EndingSequenceNumber's.
+fn create_secs(s: &ShardMeta) -> u64 {
+    let child = s.parent.is_some() || s.adjacent_parent.is_some();
+    secs(s.created_ms) + u64::from(child)
 }
 
 fn open_log_at(
@@ -381,6 +398,19 @@ fn off_worker<T>(f: impl FnOnce() -> T) -> T {
 
 /// Removes a deleted stream's directory tree. A failure is only logged: the
 /// next start removes what is left. Blocking.
+/// Bytes of the files directly in `dir` (a shard's segments and indexes).
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 fn remove_stream_dir(dir: &Path) {
     if let Err(e) = std::fs::remove_dir_all(dir) {
         if e.kind() != std::io::ErrorKind::NotFound {
@@ -454,6 +484,7 @@ impl Engine {
             streams: StreamMap::default(),
             subs: Arc::default(),
             autoscale_samples: Mutex::new(Default::default()),
+            control_limits: Default::default(),
         };
         // Deletions that committed before the process stopped: their trees
         // were moved to `trash/` first, so everything there is known garbage.
@@ -682,13 +713,53 @@ impl Engine {
     fn enforce_retention_for(&self, stream: &LiveStream) -> u64 {
         let retention_ms = i64::from(stream.view().retention_hours) * 3_600_000;
         let cutoff = self.now_ms() - retention_ms;
+        let mut freed = self.expire_closed_shards(stream, cutoff);
         let logs: Vec<Arc<ShardHandle>> = stream.logs.read().values().cloned().collect();
-        let mut freed = 0;
         for log in logs {
             match log.delete_before(cutoff) {
                 Ok(n) => freed += n,
                 Err(e) => tracing::warn!(error = %e, "retention sweep failed for a shard"),
             }
+        }
+        freed
+    }
+
+    /// Removes closed shards whose records are all past retention (closed
+    /// before `cutoff`), as AWS does: they leave the stream's metadata (so
+    /// ListShards, DescribeStream and GetShardIterator no longer know them;
+    /// children still name them as parents), then their files are deleted.
+    /// Metadata first: a crash in between leaves only an unused directory.
+    /// Returns the bytes freed. Blocking.
+    fn expire_closed_shards(&self, stream: &LiveStream, cutoff: i64) -> u64 {
+        let expired = |s: &ShardMeta| s.closed_ms.is_some_and(|c| c < cutoff);
+        let view = stream.view();
+        if view.state == StreamState::Deleting || !view.shards.iter().any(expired) {
+            return 0;
+        }
+        let removed = self.update_meta(stream, |m| {
+            let gone: Vec<u32> = m
+                .shards
+                .iter()
+                .filter(|s| expired(s))
+                .map(|s| s.index)
+                .collect();
+            m.shards.retain(|s| !expired(s));
+            Ok(gone)
+        });
+        let removed = match removed {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not remove expired closed shards");
+                return 0;
+            }
+        };
+        let mut freed = 0;
+        for index in removed {
+            stream.logs.write().remove(&index);
+            let dir = stream.dir.join(format!("{index:012}"));
+            freed += dir_bytes(&dir);
+            remove_stream_dir(&dir);
+            tracing::info!(shard = %shard_id(index), "expired closed shard removed");
         }
         freed
     }

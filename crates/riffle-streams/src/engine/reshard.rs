@@ -169,9 +169,14 @@ impl Engine {
         raw: &str,
     ) -> Result<ShardMeta, StreamsError> {
         let index = parse_shard_id(raw).ok_or_else(|| self.could_not_find_shard(raw, name))?;
+        // AWS answers a stream that is not (yet, or any more) ACTIVE with its
+        // state before looking at the shard: a CREATING stream has no shards
+        // to find, but the error is ResourceInUse, not ResourceNotFound.
+        if matches!(m.state, StreamState::Creating | StreamState::Deleting) {
+            self.require_active(name, m)?;
+        }
         let s = m
             .shard(index)
-            .filter(|_| m.state != StreamState::Creating)
             .ok_or_else(|| self.could_not_find_shard(&shard_id(index), name))?;
         Ok(s.clone())
     }
@@ -186,6 +191,7 @@ impl Engine {
 
     pub async fn split_shard(&self, input: SplitShardInput) -> Result<(), StreamsError> {
         let name = self.resolve_name(&input.stream)?;
+        self.admit_control(ratelimit::SPLIT_SHARD, Some(&name), None)?;
         // The shard id is checked before the stream is looked up (kinesalite's order).
         if parse_shard_id(&input.shard_to_split).is_none() {
             return Err(self.could_not_find_shard(&input.shard_to_split, &name));
@@ -223,6 +229,7 @@ impl Engine {
 
     pub async fn merge_shards(&self, input: MergeShardsInput) -> Result<(), StreamsError> {
         let name = self.resolve_name(&input.stream)?;
+        self.admit_control(ratelimit::MERGE_SHARDS, Some(&name), None)?;
         for raw in [&input.shard_to_merge, &input.adjacent_shard_to_merge] {
             if parse_shard_id(raw).is_none() {
                 return Err(self.could_not_find_shard(raw, &name));
@@ -233,10 +240,11 @@ impl Engine {
         let a = self.open_shard_for_reshard(&name, &m, &input.shard_to_merge)?;
         let b = self.open_shard_for_reshard(&name, &m, &input.adjacent_shard_to_merge)?;
         let (ra, rb) = (range(&a), range(&b));
-        let adjacent = a.index != b.index
-            && is_open(&a)
-            && is_open(&b)
-            && (ra.1.checked_add(1) == Some(rb.0) || rb.1.checked_add(1) == Some(ra.0));
+        // AWS requires the pair in hash order: ShardToMerge is the lower one and
+        // AdjacentShardToMerge starts right after it. The inverted pair is
+        // refused with the same message (kinesalite's check, matching AWS).
+        let adjacent =
+            a.index != b.index && is_open(&a) && is_open(&b) && ra.1.checked_add(1) == Some(rb.0);
         if !adjacent {
             return Err(StreamsError::InvalidArgument(format!(
                 "Shards {} and {} in stream {name} under account {} are not an adjacent pair of shards eligible for merging",
@@ -259,6 +267,7 @@ impl Engine {
         input: UpdateShardCountInput,
     ) -> Result<UpdateShardCountOutput, StreamsError> {
         let name = self.resolve_name(&input.stream)?;
+        self.admit_control(ratelimit::UPDATE_SHARD_COUNT, Some(&name), None)?;
         let stream = self.lookup(&name)?;
         let m = stream.view();
         self.require_active(&name, &m)?;

@@ -171,6 +171,7 @@ impl Engine {
         &self,
         input: EnhancedMonitoringInput,
     ) -> Result<EnhancedMonitoringOutput, StreamsError> {
+        self.admit_for(ratelimit::ENABLE_MONITORING, &input.stream)?;
         self.change_metrics(input, true)
     }
 
@@ -178,6 +179,7 @@ impl Engine {
         &self,
         input: EnhancedMonitoringInput,
     ) -> Result<EnhancedMonitoringOutput, StreamsError> {
+        self.admit_for(ratelimit::DISABLE_MONITORING, &input.stream)?;
         self.change_metrics(input, false)
     }
 
@@ -298,9 +300,11 @@ impl Engine {
                 .resource_policy
                 .clone()
         };
-        policy
-            .map(|policy| GetResourcePolicyOutput { policy })
-            .ok_or_else(|| no_policy(&input.resource_arn))
+        // AWS answers an existing resource without a policy with the empty
+        // policy document, not an error (responses recorded against AWS).
+        Ok(GetResourcePolicyOutput {
+            policy: policy.unwrap_or_else(|| EMPTY_POLICY.to_string()),
+        })
     }
 
     pub async fn delete_resource_policy(
@@ -321,6 +325,9 @@ impl Engine {
         }
     }
 }
+
+/// What GetResourcePolicy returns for a stream or consumer with no policy.
+const EMPTY_POLICY: &str = "{}";
 
 fn no_policy(arn: &str) -> StreamsError {
     StreamsError::ResourceNotFound(format!("No resource policy exists for {arn}"))

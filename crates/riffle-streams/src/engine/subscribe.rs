@@ -115,7 +115,7 @@ impl Registry {
 /// True for the continuation Riffle hands out before a shard's first record
 /// (see [`Subscription::continuation`]): AFTER it means offset 0.
 pub(super) fn before_first(p: &SeqParts, shard: &ShardMeta) -> bool {
-    p.seq_index == 0 && p.record_secs < super::secs(shard.created_ms)
+    p.seq_index == 0 && p.record_secs < super::create_secs(shard)
 }
 
 impl Engine {
@@ -465,7 +465,7 @@ impl Subscription {
                 Engine::seq_of(m, self.shard_index, prev, ts)
             }
             None => {
-                let created = super::secs(shard.created_ms);
+                let created = super::create_secs(shard);
                 seqnum::encode(SeqParts {
                     shard_create_secs: created,
                     shard_index: self.shard_index,

@@ -4,6 +4,7 @@ use super::*;
 
 impl Engine {
     pub async fn add_tags(&self, input: AddTagsToStreamInput) -> Result<(), StreamsError> {
+        self.admit_for(ratelimit::ADD_TAGS, &input.stream)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
         self.tag_stream(&name, &stream, input.tags)
     }
@@ -33,6 +34,7 @@ impl Engine {
     }
 
     pub async fn remove_tags(&self, input: RemoveTagsFromStreamInput) -> Result<(), StreamsError> {
+        self.admit_for(ratelimit::REMOVE_TAGS, &input.stream)?;
         let (name, stream) = self.lookup_ref(&input.stream)?;
         self.untag_stream(&name, &stream, &input.tag_keys)
     }
@@ -59,6 +61,7 @@ impl Engine {
         &self,
         input: ListTagsForStreamInput,
     ) -> Result<ListTagsForStreamOutput, StreamsError> {
+        self.admit_for(ratelimit::LIST_TAGS, &input.stream)?;
         let (_, stream) = self.lookup_ref(&input.stream)?;
         let m = stream.view();
         let limit = input.limit.unwrap_or(50).clamp(1, 50) as usize;
@@ -120,9 +123,13 @@ impl Engine {
     }
 }
 
+/// AWS's tag alphabet: Unicode letters and digits, a plain space and
+/// `_ . / = + - % @`. "White space" in AWS's message means the space
+/// character only: a tab, newline or any other control character is refused
+/// (`char::is_whitespace` would let them through).
 pub(super) fn valid_tag_text(s: &str) -> bool {
     s.chars()
-        .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_./=+-%@".contains(c))
+        .all(|c| c.is_alphanumeric() || c == ' ' || "_./=+-%@".contains(c))
 }
 
 pub(super) fn tag_chars_error() -> StreamsError {
@@ -148,5 +155,28 @@ pub(super) fn validate_tag_keys(keys: &[String]) -> Result<(), StreamsError> {
         Ok(())
     } else {
         Err(tag_chars_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_tag_text;
+
+    #[test]
+    fn tag_text_allows_aws_alphabet_only() {
+        assert!(valid_tag_text("Team name_1 ./=+-%@ é 日本 ٣"));
+        for bad in [
+            "a\tb",
+            "a\nb",
+            "a\rb",
+            "\u{0}",
+            "\u{7f}",
+            "a\u{b}",
+            "a\u{2028}b",
+            "a#b",
+            "a:b",
+        ] {
+            assert!(!valid_tag_text(bad), "{bad:?} should be refused");
+        }
     }
 }
