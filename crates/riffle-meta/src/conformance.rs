@@ -256,6 +256,7 @@ pub fn sample_stream(name: &str) -> StreamMeta {
             adjacent_parent: None,
             closed_ms: None,
             end_offset: None,
+            seq_after_parents: false,
         }],
         next_shard_index: 1,
         tags: Default::default(),

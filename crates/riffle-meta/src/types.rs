@@ -25,6 +25,12 @@ pub struct ShardMeta {
     /// Set when a reshard closes the shard: the time and the log offset one past its last record.
     pub closed_ms: Option<i64>,
     pub end_offset: Option<u64>,
+    /// The shard's sequence numbers encode the second after `created_ms`, so
+    /// that a child's numbers are after its parents' last ones, as on AWS.
+    /// Set for children created by this release on; `false` (the default) for
+    /// shards stored before, whose sequence numbers must not change.
+    #[serde(default)]
+    pub seq_after_parents: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

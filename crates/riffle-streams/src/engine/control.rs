@@ -68,6 +68,7 @@ impl Engine {
                 adjacent_parent: None,
                 closed_ms: None,
                 end_offset: None,
+                seq_after_parents: false,
             })
             .collect::<Vec<_>>();
         let (until_ms, immediate) = self.until();

@@ -221,8 +221,7 @@ fn secs(ms: i64) -> u64 {
 /// so its StartingSequenceNumber's time is later than its parents'
 /// EndingSequenceNumber's.
 fn create_secs(s: &ShardMeta) -> u64 {
-    let child = s.parent.is_some() || s.adjacent_parent.is_some();
-    secs(s.created_ms) + u64::from(child)
+    secs(s.created_ms) + u64::from(s.seq_after_parents)
 }
 
 fn open_log_at(
@@ -801,6 +800,24 @@ fn parse_shard_id(s: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn stored_children_keep_their_sequence_numbers() {
+        // A child stored before `seq_after_parents` existed (no such key in
+        // its JSON) encodes its creation second unchanged; a new child the
+        // second after.
+        let stored = r#"{"index":2,"starting_hash_key":"0","ending_hash_key":"1",
+            "created_ms":1700000000500,"parent":0,"adjacent_parent":null,
+            "closed_ms":null,"end_offset":null}"#;
+        let old: ShardMeta = serde_json::from_str(stored).unwrap();
+        assert!(!old.seq_after_parents);
+        assert_eq!(create_secs(&old), 1_700_000_000);
+        let new = ShardMeta {
+            seq_after_parents: true,
+            ..old
+        };
+        assert_eq!(create_secs(&new), 1_700_000_001);
+    }
+
     fn view_with_shards(n: u32) -> StreamView {
         let shards = even_ranges(n)
             .into_iter()
@@ -814,6 +831,7 @@ mod tests {
                 adjacent_parent: None,
                 closed_ms: None,
                 end_offset: None,
+                seq_after_parents: false,
             })
             .collect();
         StreamView::new(StreamMeta {

@@ -46,6 +46,7 @@ impl Planner {
             adjacent_parent: adjacent,
             closed_ms: None,
             end_offset: None,
+            seq_after_parents: true,
         });
         index
     }
@@ -446,6 +447,7 @@ mod tests {
                 adjacent_parent: None,
                 closed_ms: None,
                 end_offset: None,
+                seq_after_parents: false,
             })
             .collect()
     }
