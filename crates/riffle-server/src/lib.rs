@@ -65,14 +65,16 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let services: Arc<[Arc<dyn Service>]> = services.into();
     let maintenance = spawn_maintenance(services.clone());
-    let app = router(AppState::new(services.to_vec(), cfg.clone()));
+    let state = AppState::new(services.to_vec(), cfg.clone());
+    let metrics = state.metrics.clone();
+    let app = router(state);
     // Event streams last minutes; end them so graceful shutdown can drain.
     let ending = services.clone();
     let shutdown = async move {
         shutdown.await;
         ending.iter().for_each(|s| s.end_streams());
     };
-    let result = listen::serve(listener, app, &cfg, shutdown).await;
+    let result = listen::serve(listener, app, metrics, &cfg, shutdown).await;
     maintenance.abort();
     let _ = tokio::task::spawn_blocking(move || services.iter().for_each(|s| s.flush())).await;
     result

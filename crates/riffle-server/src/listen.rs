@@ -28,6 +28,7 @@
 //! Timeouts apply to reading requests only: a response (a SubscribeToShard
 //! event stream, a large GetRecords) is never cut for taking long to send.
 
+use crate::metrics::Metrics;
 use crate::ServerConfig;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, Response, Version};
@@ -74,6 +75,7 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
+    metrics: Arc<Metrics>,
     cfg: &ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -94,6 +96,7 @@ pub(crate) async fn serve(
         idle_timeout: cfg.idle_timeout,
         body_timeout: cfg.body_timeout,
         busy_log: RateLimitedLog::default(),
+        metrics,
     });
     let builder = Arc::new(conn_builder(true));
     let reject_builder = Arc::new(conn_builder(false));
@@ -142,6 +145,7 @@ pub(crate) async fn serve(
                         "connection limit reached: new connections are answered 503 and closed; raise --max-connections if this load is expected"
                     )
                 });
+                limits.metrics.rejected("max_connections");
                 if let Ok(slot) = rejections.clone().try_acquire_owned() {
                     tokio::spawn(reject(
                         stream,
@@ -221,6 +225,8 @@ fn connections_within(max_connections: usize, fd_limit: u64) -> usize {
 
 /// Shared by every connection.
 struct Limits {
+    /// Counts what this layer refuses (`riffle_rejected_total`).
+    metrics: Arc<Metrics>,
     requests: Arc<Semaphore>,
     max_concurrent_requests: usize,
     header_read_timeout: Option<Duration>,
@@ -476,6 +482,26 @@ async fn call(
     conn: Arc<ConnState>,
 ) -> Result<Response<Body>, Infallible> {
     let inflight = InflightGuard::new(conn);
+    // Probes and scrapes are answered even when the API is saturated: that
+    // is when an operator needs them.
+    if req.method() == axum::http::Method::GET
+        && matches!(
+            req.uri().path(),
+            "/metrics" | "/health/live" | "/health/ready"
+        )
+    {
+        let resp = match app.oneshot(req.map(Body::new)).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        return Ok(resp.map(|b| {
+            Body::new(Guarded {
+                inner: b,
+                _permit: None,
+                _inflight: inflight,
+            })
+        }));
+    }
     let Ok(permit) = limits.requests.clone().try_acquire_owned() else {
         let max = limits.max_concurrent_requests;
         limits.busy_log.warn(|n| {
@@ -485,6 +511,7 @@ async fn call(
                 "concurrent request limit reached: answering 503; raise --max-concurrent-requests if this load is expected"
             )
         });
+        limits.metrics.rejected("max_concurrent_requests");
         let message = format!(
             "The server is already processing {max} requests, its limit (--max-concurrent-requests). \
              Retry with backoff, or raise --max-concurrent-requests."
@@ -501,6 +528,7 @@ async fn call(
             })
         }));
     };
+    let permit = RequestSlot::new(permit, limits.metrics.clone());
     let headers = req.headers().clone();
     let version = req.version();
     let timed_out = Arc::new(AtomicBool::new(false));
@@ -522,6 +550,7 @@ async fn call(
         Err(never) => match never {},
     };
     let resp = if timed_out.load(Ordering::Acquire) {
+        limits.metrics.rejected("body_timeout");
         let ms = limits.body_timeout.map_or(0, |t| t.as_millis());
         let mut r = error_response(
             &headers,
@@ -593,9 +622,31 @@ impl Drop for InflightGuard {
 
 /// A response body that holds the request's permits until it has been sent
 /// (or dropped because the client went away).
+/// A request's concurrency permit, shown as `riffle_requests_in_flight`.
+struct RequestSlot {
+    _permit: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl RequestSlot {
+    fn new(permit: OwnedSemaphorePermit, metrics: Arc<Metrics>) -> RequestSlot {
+        metrics.in_flight(1);
+        RequestSlot {
+            _permit: permit,
+            metrics,
+        }
+    }
+}
+
+impl Drop for RequestSlot {
+    fn drop(&mut self) {
+        self.metrics.in_flight(-1);
+    }
+}
+
 struct Guarded {
     inner: Body,
-    _permit: Option<OwnedSemaphorePermit>,
+    _permit: Option<RequestSlot>,
     _inflight: InflightGuard,
 }
 

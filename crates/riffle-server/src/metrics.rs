@@ -13,6 +13,7 @@ use prometheus_client::encoding::{
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 use riffle_streams::metrics::{
@@ -35,6 +36,12 @@ struct RequestLabels {
     status: u16,
     /// The AWS error code (`__type`), empty on success.
     error: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    /// `max_connections`, `max_concurrent_requests` or `body_timeout`.
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -75,6 +82,8 @@ fn encode_histogram(encoder: &mut MetricEncoder, h: &HistogramSnapshot) -> fmt::
 /// The server's metrics: request families plus the engine/process collector.
 pub(crate) struct Metrics {
     registry: Registry,
+    in_flight: Gauge,
+    rejected: Family<ReasonLabel, Counter>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<OperationLabel, Latency>,
 }
@@ -100,6 +109,18 @@ impl Metrics {
             "API request latency by operation, from receipt to response (event streams: to their first byte)",
             latency.clone(),
         );
+        let in_flight = Gauge::default();
+        registry.register(
+            "riffle_requests_in_flight",
+            "API requests holding a concurrency slot (--max-concurrent-requests): from their head until their response is sent; event streams until theirs starts",
+            in_flight.clone(),
+        );
+        let rejected = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "riffle_rejected",
+            "Connections and requests refused by the edge's limits before reaching a service (503 or 408), by limit",
+            rejected.clone(),
+        );
         for collector in services.iter().filter_map(|s| s.collector()) {
             registry.register_collector(collector);
         }
@@ -108,6 +129,8 @@ impl Metrics {
         }));
         Metrics {
             registry,
+            in_flight,
+            rejected,
             requests,
             latency,
         }
@@ -134,6 +157,16 @@ impl Metrics {
             .get_or_create(&OperationLabel { service, operation })
             .0
             .observe_since(started);
+    }
+
+    /// A request took (+1) or gave back (-1) its concurrency slot.
+    pub(crate) fn in_flight(&self, delta: i64) {
+        self.in_flight.inc_by(delta);
+    }
+
+    /// Counts one connection or request refused by a limit of the edge.
+    pub(crate) fn rejected(&self, reason: &'static str) {
+        self.rejected.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// The whole exposition.

@@ -77,6 +77,18 @@ fn list_streams(addr: &str) -> (u16, String, Duration) {
     (status, body, took)
 }
 
+/// One sample of `/metrics`, e.g. `riffle_rejected_total{reason="body_timeout"}`; 0 if absent.
+fn metric(addr: &str, series: &str) -> f64 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: riffle\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let resp = read_all(&mut s, Duration::from_secs(5));
+    let (_, _, body) = parse(&resp);
+    body.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
 /// Waits until the server closes `s` (EOF or reset) and returns when, or
 /// `None` if it is still open at `deadline`. Data the server sends first is skipped.
 fn closed_by(s: &TcpStream, deadline: Instant) -> Option<Instant> {
@@ -125,6 +137,7 @@ fn idle_and_slowloris_connections_do_not_stop_a_new_client_and_are_closed_by_the
     let server = TestServer::start_with(&[
         "--transition-delay-ms",
         "0",
+        "--no-throughput-limits",
         "--idle-timeout-ms",
         &IDLE_MS.to_string(),
         "--header-read-timeout-ms",
@@ -279,6 +292,7 @@ fn requests_over_max_concurrent_requests_get_503_service_unavailable() {
     let server = TestServer::start_with(&[
         "--transition-delay-ms",
         "0",
+        "--no-throughput-limits",
         "--max-concurrent-requests",
         "2",
     ]);
@@ -292,6 +306,20 @@ fn requests_over_max_concurrent_requests_get_503_service_unavailable() {
             s
         })
         .collect();
+    // Both hold their slot (metrics are served outside the limit).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&addr, "riffle_requests_in_flight") < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the two held requests never took their slots"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        metric(&addr, "riffle_requests_in_flight"),
+        2.0,
+        "/metrics itself takes no slot"
+    );
     let started = Instant::now();
     let deadline = started + Duration::from_secs(10);
     let mut seen = Vec::new();
@@ -328,7 +356,8 @@ fn requests_over_max_concurrent_requests_get_503_service_unavailable() {
     assert!(message.contains("--max-concurrent-requests"), "{message}");
 
     // Finishing one in-flight request frees its slot.
-    let mut first = holders.into_iter().next().unwrap();
+    let mut holders = holders;
+    let mut first = holders.remove(0);
     first.write_all(b"}").unwrap();
     let mut buf = [0u8; 12];
     first.read_exact(&mut buf).unwrap();
@@ -338,12 +367,30 @@ fn requests_over_max_concurrent_requests_get_503_service_unavailable() {
     );
     let (status, body, _) = list_streams(&addr);
     assert_eq!(status, 200, "a slot freed by a finished request: {body}");
+    assert_eq!(
+        metric(&addr, "riffle_requests_in_flight"),
+        1.0,
+        "the second held request still holds its slot"
+    );
+    drop(holders);
+    assert!(
+        metric(
+            &addr,
+            r#"riffle_rejected_total{reason="max_concurrent_requests"}"#
+        ) >= 2.0,
+        "the refusals are counted"
+    );
 }
 
 #[test]
 fn a_body_sent_too_slowly_gets_408_and_the_connection_is_closed() {
-    let server =
-        TestServer::start_with(&["--transition-delay-ms", "0", "--body-timeout-ms", "1000"]);
+    let server = TestServer::start_with(&[
+        "--transition-delay-ms",
+        "0",
+        "--no-throughput-limits",
+        "--body-timeout-ms",
+        "1000",
+    ]);
     let mut s = TcpStream::connect(&server.addr).unwrap();
     let started = Instant::now();
     s.write_all(head("ListStreams", 20, false).as_bytes())
@@ -381,11 +428,24 @@ fn a_body_sent_too_slowly_gets_408_and_the_connection_is_closed() {
     );
     // read_all returned because the server closed the connection.
     assert!(closed_by(&s, Instant::now() + Duration::from_secs(1)).is_some());
+    assert_eq!(
+        metric(
+            &server.addr,
+            r#"riffle_rejected_total{reason="body_timeout"}"#
+        ),
+        1.0
+    );
 }
 
 #[test]
 fn connections_over_max_connections_get_503_and_are_closed() {
-    let server = TestServer::start_with(&["--transition-delay-ms", "0", "--max-connections", "3"]);
+    let server = TestServer::start_with(&[
+        "--transition-delay-ms",
+        "0",
+        "--no-throughput-limits",
+        "--max-connections",
+        "3",
+    ]);
     let addr = server.addr.clone();
     let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&addr).unwrap()).collect();
     // Each held connection was accepted once a request on it is answered.
@@ -418,6 +478,10 @@ fn connections_over_max_connections_get_503_and_are_closed() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status, 200, "a connection slot was not freed");
+    assert!(
+        metric(&addr, r#"riffle_rejected_total{reason="max_connections"}"#) >= 1.0,
+        "the refused connection is counted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,6 +489,7 @@ async fn a_subscription_holds_no_request_slot_and_outlives_the_idle_timeout() {
     let server = TestServer::start_with(&[
         "--transition-delay-ms",
         "0",
+        "--no-throughput-limits",
         "--max-concurrent-requests",
         "1",
         "--idle-timeout-ms",
@@ -522,7 +587,10 @@ fn spawn_riffle(
 #[test]
 fn a_low_open_file_limit_lowers_the_connection_limit_instead_of_failing_accepts() {
     // 200 descriptors: a quarter is kept for data files, 150 for connections.
-    let (mut child, addr, _tmp) = spawn_riffle(Some(200), &["--transition-delay-ms", "0"]);
+    let (mut child, addr, _tmp) = spawn_riffle(
+        Some(200),
+        &["--transition-delay-ms", "0", "--no-throughput-limits"],
+    );
     let held: Vec<TcpStream> = (0..150)
         .map(|_| TcpStream::connect(&addr).unwrap())
         .collect();
@@ -548,7 +616,13 @@ fn a_low_open_file_limit_lowers_the_connection_limit_instead_of_failing_accepts(
 fn shutdown_closes_idle_connections_and_the_server_exits() {
     let (mut child, addr, _tmp) = spawn_riffle(
         None,
-        &["--idle-timeout-ms", "0", "--header-read-timeout-ms", "0"],
+        &[
+            "--no-throughput-limits",
+            "--idle-timeout-ms",
+            "0",
+            "--header-read-timeout-ms",
+            "0",
+        ],
     );
     // With the idle and header timeouts off, only the shutdown can close these.
     let silent = TcpStream::connect(&addr).unwrap();
