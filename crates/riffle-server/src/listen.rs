@@ -800,6 +800,7 @@ mod tests {
 
     fn limits(header_ms: Option<u64>, idle_ms: Option<u64>) -> Limits {
         Limits {
+            metrics: Arc::new(Metrics::new(&[])),
             requests: Arc::new(Semaphore::new(1)),
             max_concurrent_requests: 1,
             header_read_timeout: header_ms.map(Duration::from_millis),
