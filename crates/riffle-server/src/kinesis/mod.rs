@@ -227,12 +227,15 @@ pub(crate) fn stream_of(input: &Input) -> Option<String> {
             return riffle_streams::iterator::IteratorToken::decode(&i.shard_iterator)
                 .map(|t| t.stream_name)
         }
+        I::SubscribeToShard(i) => {
+            return riffle_streams::arn::parse_consumer_arn(&i.consumer_arn).map(|p| p.stream)
+        }
         _ => return None,
     };
     r.name.clone().or_else(|| {
         r.arn
-            .as_ref()
-            .and_then(|a| a.rsplit('/').next())
-            .map(String::from)
+            .as_deref()
+            .and_then(riffle_streams::arn::parse_stream_arn)
+            .map(|p| p.name)
     })
 }
