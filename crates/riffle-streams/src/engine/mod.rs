@@ -792,6 +792,60 @@ mod tests {
         assert_eq!(v.shard(1).map(|s| s.index), Some(1));
     }
 
+    /// `settle` reads the view without the stream's lock, so it can call
+    /// `apply_reshard` on a view that went stale: here the reshard is not due
+    /// yet, and then DeleteStream has committed. Applying anyway once turned a
+    /// DELETING stream back ACTIVE, undoing an acknowledged DeleteStream (found
+    /// by `tests/power_loss.rs`, seed 31, with a producer's lookup racing the
+    /// control plane).
+    #[tokio::test]
+    async fn a_stale_settle_neither_applies_a_reshard_early_nor_undoes_a_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(crate::clock::ManualClock::new());
+        let mut cfg = EngineConfig::new(dir.path());
+        cfg.transition_delay_ms = 1_000;
+        let e = Engine::open_with_clock(cfg, clock.clone()).unwrap();
+        let sref = || StreamRef {
+            name: Some("s".into()),
+            arn: None,
+        };
+        e.create_stream(CreateStreamInput {
+            stream_name: "s".into(),
+            shard_count: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        clock.advance_ms(1_000);
+        e.settle_all();
+        e.split_shard(SplitShardInput {
+            stream: sref(),
+            shard_to_split: shard_id(0),
+            new_starting_hash_key: (u128::MAX / 2).to_string(),
+        })
+        .await
+        .unwrap();
+        let live = e.streams.read().get("s").cloned().unwrap();
+        // Not due: nothing happens.
+        e.apply_reshard("s", &live).unwrap();
+        assert_eq!(live.view().state, StreamState::Updating);
+        assert_eq!(live.view().shards.len(), 1);
+        e.delete_stream(DeleteStreamInput {
+            stream: sref(),
+            enforce_consumer_deletion: false,
+        })
+        .await
+        .unwrap();
+        clock.advance_ms(1_000);
+        // Due, but the stream is being deleted: the deletion stands.
+        e.apply_reshard("s", &live).unwrap();
+        let stored = e.meta.get_stream("s").unwrap().unwrap();
+        assert_eq!(stored.state, StreamState::Deleting);
+        e.settle_all();
+        assert!(e.meta.get_stream("s").unwrap().is_none());
+        assert!(e.stream_id("s").is_err());
+    }
+
     #[test]
     fn shard_id_normalisation() {
         assert_eq!(parse_shard_id("shardId-000000000001"), Some(1));
