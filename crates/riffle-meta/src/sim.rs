@@ -4,9 +4,10 @@
 //! since). [`SimDisk::crash`] is the power loss.
 //!
 //! What it models: the file's contents and length, durable only up to the last
-//! `sync_data`. What it does not: torn or reordered sectors within the unsynced
-//! writes (a crash drops all of them; redb's own crash tests cover partial
-//! page writes), file locks, and the file's directory entry (always durable).
+//! `sync_data`; [`SimDisk::crash`] drops every unsynced write, and
+//! [`SimDisk::crash_torn`] keeps a random subset of their 512-byte pieces (torn
+//! and reordered write-back). What it does not: file locks, and the file's
+//! directory entry (always durable).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,7 +29,34 @@ struct DiskState {
     /// Bumped by every crash; a backend of an older generation belongs to a
     /// process that died and must never touch the disk again.
     generation: u64,
+    /// Writes and length changes since the last sync, in order: what a torn
+    /// crash may or may not have persisted.
+    unsynced: Vec<Change>,
 }
+
+enum Change {
+    Write(usize, Vec<u8>),
+    SetLen(usize),
+}
+
+impl Change {
+    fn apply(&self, to: &mut Vec<u8>) {
+        match self {
+            Change::Write(at, data) => {
+                let end = at + data.len();
+                if to.len() < end {
+                    to.resize(end, 0);
+                }
+                to[*at..end].copy_from_slice(data);
+            }
+            Change::SetLen(len) => to.resize(*len, 0),
+        }
+    }
+}
+
+/// Writes are persisted (or not) in pieces of this size, like disk sectors
+/// and pages reaching the platter independently.
+const TORN_UNIT: usize = 512;
 
 /// One simulated database file, shared by the backends handed to redb over
 /// successive "boots".
@@ -65,6 +93,37 @@ impl SimDisk {
     pub fn crash(&self) {
         let mut s = self.lock();
         s.current = s.durable.clone();
+        s.unsynced.clear();
+        s.generation += 1;
+    }
+
+    /// A harsher power loss: each 512-byte piece of every write since the
+    /// last sync, and each length change, independently did or did not reach
+    /// the disk (chosen from `seed`), in any combination, as the page cache
+    /// may write back in any order. redb must still open at its last synced
+    /// commit.
+    pub fn crash_torn(&self, seed: u64) {
+        let mut rng = seed;
+        let mut s = self.lock();
+        let mut image = s.durable.clone();
+        for change in std::mem::take(&mut s.unsynced) {
+            match change {
+                Change::Write(at, data) => {
+                    for (i, piece) in data.chunks(TORN_UNIT).enumerate() {
+                        if splitmix64(&mut rng) & 1 == 0 {
+                            Change::Write(at + i * TORN_UNIT, piece.to_vec()).apply(&mut image);
+                        }
+                    }
+                }
+                c @ Change::SetLen(_) => {
+                    if splitmix64(&mut rng) & 1 == 0 {
+                        c.apply(&mut image);
+                    }
+                }
+            }
+        }
+        s.durable = image.clone();
+        s.current = image;
         s.generation += 1;
     }
 
@@ -90,6 +149,14 @@ impl fmt::Debug for SimBackend {
 
 fn io_err(msg: &str) -> io::Error {
     io::Error::other(msg.to_string())
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl SimBackend {
@@ -124,7 +191,9 @@ impl StorageBackend for SimBackend {
 
     fn set_len(&self, len: u64) -> Result<(), io::Error> {
         let len = usize::try_from(len).map_err(|_| io_err("length out of range"))?;
-        self.live()?.current.resize(len, 0);
+        let mut s = self.live()?;
+        s.current.resize(len, 0);
+        s.unsynced.push(Change::SetLen(len));
         Ok(())
     }
 
@@ -133,6 +202,7 @@ impl StorageBackend for SimBackend {
         // (and what it covered survives) or fails.
         let mut s = self.live()?;
         s.durable = s.current.clone();
+        s.unsynced.clear();
         Ok(())
     }
 
@@ -146,6 +216,7 @@ impl StorageBackend for SimBackend {
             s.current.resize(end, 0);
         }
         s.current[start..end].copy_from_slice(data);
+        s.unsynced.push(Change::Write(start, data.to_vec()));
         Ok(())
     }
 }
@@ -185,6 +256,42 @@ mod tests {
             .map(|m| m.name)
             .collect();
         assert_eq!(names, vec!["kept".to_string()]);
+    }
+
+    /// The power goes off at every I/O operation of a commit in turn, and
+    /// the crash keeps a random part of the unsynced writes: redb opens at a
+    /// commit that has everything acknowledged before.
+    #[test]
+    fn redb_opens_at_its_last_commit_after_a_torn_crash_anywhere_in_a_commit() {
+        use std::sync::atomic::AtomicU64;
+        for cut_after in 0..80u64 {
+            let budget = Arc::new(AtomicU64::new(u64::MAX));
+            let power: PowerCheck = {
+                let budget = budget.clone();
+                Arc::new(move || {
+                    budget
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                })
+            };
+            let disk = SimDisk::new(power);
+            let path = Path::new("sim/meta.redb");
+            {
+                let db = MetaDb::open_with_backend(disk.backend(), path).unwrap();
+                assert!(db.streams().create_stream(&meta("kept")).unwrap());
+                budget.store(cut_after, Ordering::SeqCst);
+                let mut next = meta("kept");
+                next.retention_hours = 48;
+                let _ = db.streams().put_stream(&next);
+                let _ = db.streams().create_stream(&meta("maybe"));
+            }
+            disk.crash_torn(cut_after);
+            budget.store(u64::MAX, Ordering::SeqCst);
+            let db = MetaDb::open_with_backend(disk.backend(), path)
+                .unwrap_or_else(|e| panic!("cut after {cut_after} ops: {e}"));
+            let kept = db.streams().get_stream("kept").unwrap();
+            assert!(kept.is_some(), "cut after {cut_after} ops: lost a commit");
+        }
     }
 
     #[test]

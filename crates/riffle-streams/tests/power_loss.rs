@@ -23,14 +23,16 @@
 //! What is simulated: file contents and lengths of every segment, index and
 //! the metadata file, durable only up to their last `sync_data`; a shard log's
 //! directory listing, durable only up to its last `sync_dir`; the unsynced
-//! tail of each log file keeps a random prefix (a torn write). What is not:
+//! tail of each log file keeps a random prefix (a torn write); on even seeds
+//! the metadata file keeps a random subset of its unsynced 512-byte pieces
+//! (torn, reordered write-back), on odd seeds none of them. What is not:
 //! directories themselves (stream and shard folders, `trash/`, `quarantine/`)
 //! live on a real temporary directory that never loses anything, so a lost
 //! directory entry after a crash is not covered (the engine fsyncs parents);
-//! redb's unsynced writes are all dropped (no torn pages: redb's own crash
-//! tests cover those); out-of-order persistence of unsynced pages is not
-//! modelled. The interleaving of the concurrent tasks is not replayed by the
-//! seed, only the workload's choices and the crash point.
+//! a log file's unsynced bytes are kept only as a prefix, never with holes
+//! (recovery would report such a hole as damage, see storage-format.md). The
+//! interleaving of the concurrent tasks is not replayed by the seed, only the
+//! workload's choices and the crash point.
 //!
 //! CI runs `DEFAULT_SEEDS` crash points; `RIFFLE_POWER_LOSS_SEEDS=1000` runs
 //! more, `RIFFLE_POWER_LOSS_SEED=n` replays one.
@@ -171,10 +173,15 @@ impl Machine {
     }
 
     /// Power loss: everything unsynced is gone (a log file keeps a random
-    /// prefix of its unsynced tail); then the power comes back.
-    fn crash_and_restore(&self, seed: u64) {
+    /// prefix of its unsynced tail; with `torn_meta`, the metadata file keeps a
+    /// random subset of its unsynced 512-byte pieces); then the power comes back.
+    fn crash_and_restore(&self, seed: u64, torn_meta: bool) {
         self.on.store(false, Ordering::SeqCst);
-        self.meta_disk.crash();
+        if torn_meta {
+            self.meta_disk.crash_torn(seed);
+        } else {
+            self.meta_disk.crash();
+        }
         for (i, s) in self.logs.lock().values().enumerate() {
             s.crash_torn(seed.wrapping_mul(31).wrapping_add(i as u64));
         }
@@ -902,7 +909,7 @@ fn run_seed(seed: u64) -> Result<String, String> {
     drop(engine);
     rt.shutdown_timeout(Duration::from_secs(10));
 
-    machine.crash_and_restore(seed);
+    machine.crash_and_restore(seed, seed & 1 == 0);
 
     let rt = runtime();
     let model = model.lock();
