@@ -34,6 +34,9 @@
 //! interleaving of the concurrent tasks is not replayed by the seed, only the
 //! workload's choices and the crash point.
 //!
+//! One seed in three also cuts the power again during the restart (recovery,
+//! trash, quarantine, settling), before the final reopen.
+//!
 //! CI runs `DEFAULT_SEEDS` crash points; `RIFFLE_POWER_LOSS_SEEDS=1000` runs
 //! more, `RIFFLE_POWER_LOSS_SEED=n` replays one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -911,10 +914,34 @@ fn run_seed(seed: u64) -> Result<String, String> {
 
     machine.crash_and_restore(seed, seed & 1 == 0);
 
+    // One seed in three loses power again while the engine starts up
+    // (log recovery truncating torn tails, trash and quarantine, settling
+    // transitions), before the final reopen.
+    let mut second = String::new();
+    if rng.chance(33) {
+        let budget = 1 + rng.below(400);
+        let start = machine.ops.load(Ordering::SeqCst);
+        machine.crash_at.store(start + budget, Ordering::SeqCst);
+        let rt = runtime();
+        let opened = rt.block_on(async {
+            let booted = machine.boot();
+            if let Ok((engine, _)) = &booted {
+                engine.settle_all();
+            }
+            booted.is_ok()
+        });
+        rt.shutdown_timeout(Duration::from_secs(10));
+        second = format!(
+            ", cut again {budget} I/O ops into the restart (it {})",
+            if opened { "opened" } else { "did not open" }
+        );
+        machine.crash_and_restore(seed.wrapping_add(1), seed & 2 == 0);
+    }
+
     let rt = runtime();
     let model = model.lock();
     let summary = format!(
-        "{producers} producers, {cut}, {crashed_at} I/O ops, {} acknowledged records\n  {}",
+        "{producers} producers, {cut}{second}, {crashed_at} I/O ops, {} acknowledged records\n  {}",
         model
             .streams
             .values()
