@@ -38,7 +38,17 @@
 //! trash, quarantine, settling), before the final reopen.
 //!
 //! CI runs `DEFAULT_SEEDS` crash points; `RIFFLE_POWER_LOSS_SEEDS=1000` runs
-//! more, `RIFFLE_POWER_LOSS_SEED=n` replays one.
+//! more, `RIFFLE_POWER_LOSS_SEED=n` replays one, `RIFFLE_POWER_LOSS_VERBOSE=1`
+//! prints each seed's workload and crash point.
+//!
+//! Shown to fail (seed 1 in CI mode) with each of these bugs planted:
+//! acknowledging an append before its fdatasync (riffle-log), metadata commits
+//! without fsync (`Durability::None`), and moving a deleted stream's folder to
+//! the trash before the deletion commits. It found two real ones, fixed with
+//! regression tests in `engine::tests`: a settle from a stale view applied a
+//! reshard to a DELETING stream and turned it back ACTIVE, and a metadata
+//! write racing a deletion wrote the deleted stream back (the next start then
+//! refused to open: shard directory missing).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use parking_lot::Mutex;
