@@ -121,6 +121,9 @@ struct Machine {
     logs: Arc<Mutex<BTreeMap<PathBuf, Arc<SimStorage>>>>,
     meta_disk: SimDisk,
     clock: Arc<ManualClock>,
+    /// The engine's CREATING/UPDATING/DELETING duration: `TRANSITION_MS`, or
+    /// 0 (immediate: deletions and reshards complete inside the call).
+    transition_ms: u64,
 }
 
 impl Machine {
@@ -137,6 +140,7 @@ impl Machine {
             crash_at,
             logs: Arc::default(),
             clock: Arc::new(ManualClock::new()),
+            transition_ms: TRANSITION_MS as u64,
         }
     }
 
@@ -146,7 +150,7 @@ impl Machine {
 
     fn config(&self) -> EngineConfig {
         let mut cfg = EngineConfig::new(self.dir.path());
-        cfg.transition_delay_ms = TRANSITION_MS as u64;
+        cfg.transition_delay_ms = self.transition_ms;
         cfg.throughput_limits = false;
         let logs = self.logs.clone();
         let power = self.power();
@@ -850,7 +854,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// One crash point: the workload, the crash, the reopen and the checks.
 fn run_seed(seed: u64) -> Result<String, String> {
     let mut rng = Rng(seed);
-    let machine = Machine::new();
+    let mut machine = Machine::new();
     let steps = 20 + rng.below(40) as usize;
     // One seed in four has a single slow producer, so that the cut mostly
     // lands inside the control plane's own I/O (creating logs, closing shards
@@ -862,6 +866,11 @@ fn run_seed(seed: u64) -> Result<String, String> {
     } else {
         (1 + rng.below(3), 0, 1 + rng.below(3_000))
     };
+    // One seed in four runs with immediate transitions, the other code path
+    // of DeleteStream and of resharding.
+    if rng.chance(25) {
+        machine.transition_ms = 0;
+    }
     let model: Shared = Arc::default();
 
     let rt = runtime();
@@ -951,7 +960,8 @@ fn run_seed(seed: u64) -> Result<String, String> {
     let rt = runtime();
     let model = model.lock();
     let summary = format!(
-        "{producers} producers, {cut}{second}, {crashed_at} I/O ops, {} acknowledged records\n  {}",
+        "{producers} producers, transitions {} ms, {cut}{second}, {crashed_at} I/O ops, {} acknowledged records\n  {}",
+        machine.transition_ms,
         model
             .streams
             .values()
