@@ -18,11 +18,11 @@ mod tests;
 pub use fdcache::{sealed_file_stats, SealedFileStats};
 pub use format::{FORMAT_VERSION, MAX_BATCH_BYTES};
 pub use log::ShardLog;
-pub use sim::SimStorage;
+pub use sim::{PowerCheck, SimStorage};
 pub use stats::{
     fault_stats, fsync_stats, FaultStats, HistogramSnapshot, MicrosHistogram, LATENCY_BOUNDS_MICROS,
 };
-pub use storage::{FsStorage, Storage, StorageFile};
+pub use storage::{FsStorage, OpenStorage, Storage, StorageFactory, StorageFile};
 
 /// Tuning knobs of a [`ShardLog`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +44,9 @@ pub struct LogConfig {
     /// once per this many ms, so a failing disk is not hammered by every request.
     /// `ShardLog::recover` can always be called directly.
     pub recovery_retry_ms: u64,
+    /// Where `ShardLog::open` keeps the files: the real file system unless a
+    /// test (or an embedder) supplies storage per shard directory.
+    pub storage: StorageFactory,
 }
 
 impl Default for LogConfig {
@@ -55,6 +58,7 @@ impl Default for LogConfig {
             sync: SyncPolicy::Always,
             max_open_sealed_files: 0,
             recovery_retry_ms: 1_000,
+            storage: StorageFactory::fs(),
         }
     }
 }

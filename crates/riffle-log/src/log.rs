@@ -15,7 +15,7 @@ use crate::flusher;
 use crate::format::{self, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::segment::{self, ChunkReader, SegMeta, Segment};
 use crate::stats;
-use crate::storage::{read_exact_at, FsStorage, Storage, StorageFile};
+use crate::storage::{read_exact_at, Storage, StorageFile};
 use crate::{AppendInfo, LogConfig, LogError, LogHealth, StoredRecord, SyncPolicy};
 
 /// Read-ahead for `read`; small enough to be cheap when only one record is wanted.
@@ -97,10 +97,11 @@ fn corrupt(file: impl Into<String>, position: u64, reason: impl Into<String>) ->
 }
 
 impl ShardLog {
-    /// Opens (creating if needed) the log in `dir` on the real file system.
+    /// Opens (creating if needed) the log in `dir`, on the real file system
+    /// unless `cfg.storage` says otherwise.
     pub fn open(dir: &Path, cfg: LogConfig) -> Result<ShardLog, LogError> {
-        let storage = FsStorage::new(dir)?;
-        Self::open_with_storage(Arc::new(storage), cfg)
+        let storage = cfg.storage.open(dir)?;
+        Self::open_with_storage(storage, cfg)
     }
 
     /// Opens the log on any [`Storage`], running crash recovery.

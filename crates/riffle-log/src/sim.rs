@@ -10,15 +10,33 @@ use parking_lot::Mutex;
 
 use crate::storage::{Storage, StorageFile};
 
+/// Asked before every change to simulated storage: whether the power is on.
+/// Shared by several simulated disks (the shard logs' and the metadata's) so
+/// that one switch cuts them all at the same instant.
+pub type PowerCheck = Arc<dyn Fn() -> bool + Send + Sync>;
+
 #[derive(Default)]
 struct Faults {
     fail_syncs: AtomicU32,
     sync_calls: AtomicU64,
     fail_writes: AtomicU32,
     full: AtomicBool,
+    power: Option<PowerCheck>,
+}
+
+fn power_lost() -> io::Error {
+    io::Error::other("simulated power loss: the machine is off")
 }
 
 impl Faults {
+    /// Err once the power is off: a dead machine writes, syncs and lists nothing.
+    fn powered(&self) -> io::Result<()> {
+        match &self.power {
+            Some(on) if !on() => Err(power_lost()),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether this write fails (consuming one armed failure if so).
     fn write_fails(&self) -> bool {
         self.full.load(Ordering::SeqCst)
@@ -61,6 +79,21 @@ pub struct SimStorage {
 impl SimStorage {
     pub fn new() -> SimStorage {
         SimStorage::default()
+    }
+
+    /// A storage whose every operation fails once `power` says the power is
+    /// off, so that nothing is written, synced or acknowledged after the
+    /// instant of a simulated power loss (the test then calls
+    /// [`crash`](Self::crash) or [`crash_torn`](Self::crash_torn) and turns the
+    /// power back on before reopening).
+    pub fn with_power(power: PowerCheck) -> SimStorage {
+        SimStorage {
+            dir: Mutex::default(),
+            faults: Arc::new(Faults {
+                power: Some(power),
+                ..Faults::default()
+            }),
+        }
     }
 
     /// Power loss: every file reverts to its synced contents and the directory
@@ -161,10 +194,12 @@ fn splitmix64(state: &mut u64) -> u64 {
 
 impl Storage for SimStorage {
     fn list(&self) -> io::Result<Vec<String>> {
+        self.faults.powered()?;
         Ok(self.file_names())
     }
 
     fn open(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
+        self.faults.powered()?;
         match self.dir.lock().files.get(name) {
             Some(f) => Ok(f.clone()),
             None => Err(io::Error::new(io::ErrorKind::NotFound, name.to_string())),
@@ -173,6 +208,7 @@ impl Storage for SimStorage {
 
     fn create(&self, name: &str) -> io::Result<Arc<dyn StorageFile>> {
         let mut dir = self.dir.lock();
+        self.faults.powered()?;
         if let Some(f) = dir.files.get(name) {
             f.data.lock().current.clear();
             return Ok(f.clone());
@@ -186,7 +222,9 @@ impl Storage for SimStorage {
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
-        match self.dir.lock().files.remove(name) {
+        let mut dir = self.dir.lock();
+        self.faults.powered()?;
+        match dir.files.remove(name) {
             Some(_) => Ok(()),
             None => Err(io::Error::new(io::ErrorKind::NotFound, name.to_string())),
         }
@@ -194,6 +232,7 @@ impl Storage for SimStorage {
 
     fn sync_dir(&self) -> io::Result<()> {
         let mut dir = self.dir.lock();
+        self.faults.powered()?;
         dir.durable_dir = dir.files.clone();
         Ok(())
     }
@@ -202,6 +241,7 @@ impl Storage for SimStorage {
 impl StorageFile for SimFile {
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
         let d = self.data.lock();
+        self.faults.powered()?;
         let pos = usize::try_from(pos).unwrap_or(usize::MAX);
         if pos >= d.current.len() {
             return Ok(0);
@@ -213,6 +253,7 @@ impl StorageFile for SimFile {
 
     fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
         let mut d = self.data.lock();
+        self.faults.powered()?;
         let pos = usize::try_from(pos).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let (buf, fail) = if self.faults.write_fails() {
             (&buf[..buf.len() / 2], true)
@@ -242,18 +283,24 @@ impl StorageFile for SimFile {
         if injected {
             return Err(io::Error::other("injected fdatasync failure"));
         }
+        // Checked under the file's lock: a sync either completed before the
+        // power went off (and its bytes survive) or fails.
         let mut d = self.data.lock();
+        self.faults.powered()?;
         d.durable = d.current.clone();
         Ok(())
     }
 
     fn truncate(&self, len: u64) -> io::Result<()> {
         let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        self.data.lock().current.resize(len, 0);
+        let mut d = self.data.lock();
+        self.faults.powered()?;
+        d.current.resize(len, 0);
         Ok(())
     }
 
     fn len(&self) -> io::Result<u64> {
+        self.faults.powered()?;
         Ok(self.data.lock().current.len() as u64)
     }
 }

@@ -147,3 +147,67 @@ impl StorageFile for FsFile {
         Ok(self.0.metadata()?.len())
     }
 }
+
+/// Opens the [`Storage`] of one shard directory.
+pub type OpenStorage = dyn Fn(&Path) -> io::Result<Arc<dyn Storage>> + Send + Sync;
+
+/// Where [`ShardLog::open`](crate::ShardLog::open) keeps a log's files: the
+/// real file system ([`FsStorage`], the default), or storage chosen per shard
+/// directory by the embedder. The engine opens its logs by directory only, so
+/// this is how a whole-engine test puts every shard log on simulated storage
+/// (a [`SimStorage`](crate::SimStorage) per directory) without another API.
+#[derive(Clone, Default)]
+pub struct StorageFactory(Option<Arc<OpenStorage>>);
+
+impl StorageFactory {
+    /// The real file system (the default).
+    pub fn fs() -> StorageFactory {
+        StorageFactory(None)
+    }
+
+    /// `open(dir)` gives the storage of the log in `dir`. It is called once
+    /// per `ShardLog::open`, so it must hand back the same storage for the same
+    /// directory to reopen a log's data.
+    pub fn custom(
+        open: impl Fn(&Path) -> io::Result<Arc<dyn Storage>> + Send + Sync + 'static,
+    ) -> StorageFactory {
+        StorageFactory(Some(Arc::new(open)))
+    }
+
+    /// Whether this is the real file system.
+    pub fn is_fs(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The storage of the log in `dir`.
+    pub fn open(&self, dir: &Path) -> io::Result<Arc<dyn Storage>> {
+        match &self.0 {
+            None => Ok(Arc::new(FsStorage::new(dir)?)),
+            Some(open) => open(dir),
+        }
+    }
+}
+
+impl std::fmt::Debug for StorageFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_fs() {
+            "StorageFactory(fs)"
+        } else {
+            "StorageFactory(custom)"
+        })
+    }
+}
+
+/// Two factories are equal when both are the file system or both are the
+/// same custom function.
+impl PartialEq for StorageFactory {
+    fn eq(&self, other: &StorageFactory) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for StorageFactory {}

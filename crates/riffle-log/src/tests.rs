@@ -908,3 +908,43 @@ fn damaged_log_opens_even_if_the_copy_cannot_be_written() {
         "{err}"
     );
 }
+
+/// `LogConfig::storage` puts `ShardLog::open` on the storage it names (here
+/// one `SimStorage` per directory), and a `SimStorage` with a power switch
+/// refuses everything once the power is off: nothing appended after the cut
+/// is acknowledged, and what was acknowledged before survives the crash.
+#[test]
+fn a_storage_factory_and_a_power_switch_drive_open_and_crash() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let on = Arc::new(AtomicBool::new(true));
+    let power: crate::PowerCheck = {
+        let on = on.clone();
+        Arc::new(move || on.load(Ordering::SeqCst))
+    };
+    let sim = Arc::new(SimStorage::with_power(power));
+    let opened = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let c = LogConfig {
+        storage: crate::StorageFactory::custom({
+            let (sim, opened) = (sim.clone(), opened.clone());
+            move |dir: &Path| {
+                assert_eq!(dir, Path::new("/nowhere/shard"));
+                opened.fetch_add(1, Ordering::SeqCst);
+                Ok(sim.clone() as Arc<dyn crate::Storage>)
+            }
+        }),
+        ..cfg(SyncPolicy::Always)
+    };
+    assert!(!c.storage.is_fs());
+    let dir = Path::new("/nowhere/shard");
+    let log = ShardLog::open(dir, c.clone()).unwrap();
+    fill(&log, 5);
+    on.store(false, Ordering::SeqCst);
+    assert!(log.append(2000, &[(b"k", b"late")]).is_err());
+    drop(log);
+    sim.crash();
+    on.store(true, Ordering::SeqCst);
+    let log = ShardLog::open(dir, c).unwrap();
+    assert_eq!(offsets(&log, 0), vec![0, 1, 2, 3, 4]);
+    assert_eq!(opened.load(Ordering::SeqCst), 2);
+    assert!(LogConfig::default().storage.is_fs());
+}

@@ -68,6 +68,29 @@ impl MetaDb {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::from_database(db, path)
+    }
+
+    /// Opens or creates the database on any redb storage backend (for
+    /// example [`crate::sim::SimBackend`], whose unsynced writes a test can
+    /// lose as a power loss would), with the same version checks and
+    /// migrations as [`open`](Self::open). `path` only names the database in
+    /// messages and [`path`](Self::path); nothing is created there.
+    pub fn open_with_backend(
+        backend: impl redb::StorageBackend,
+        path: &Path,
+    ) -> Result<MetaDb, MetaError> {
+        let db = Database::builder()
+            .create_with_backend(backend)
+            .map_err(|source| MetaError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Self::from_database(db, path)
+    }
+
+    /// Brings an opened database to [`SCHEMA_VERSION`] (see [`open`](Self::open)).
+    fn from_database(db: Database, path: &Path) -> Result<MetaDb, MetaError> {
         let opened = match stored_version(&db, path)? {
             None => {
                 let tx = begin_write(&db)?;

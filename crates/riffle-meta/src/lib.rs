@@ -70,6 +70,7 @@ mod db;
 mod kinesis;
 mod redb_collection;
 mod redb_store;
+pub mod sim;
 mod types;
 
 pub use collection::{Collection, Versioned};

@@ -178,9 +178,19 @@ struct LiveStream {
     logs: RwLock<HashMap<u32, Arc<ShardHandle>>>,
     dir: PathBuf,
     metrics: Arc<crate::metrics::StreamMetrics>,
+    /// Set (under `write`) once the stream's deletion has committed. A
+    /// metadata change that was already under way (a transition settled from
+    /// a stale view, a tag or consumer change) must not write the stream back:
+    /// that resurrected its metadata after its folder went to the trash, and
+    /// the next start refused to open. Checked by every writer under `write`.
+    deleted: std::sync::atomic::AtomicBool,
 }
 
 impl LiveStream {
+    fn is_deleted(&self) -> bool {
+        self.deleted.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn log(&self, index: u32) -> Option<Arc<ShardHandle>> {
         self.logs.read().get(&index).cloned()
     }
@@ -252,6 +262,7 @@ fn open_stream_at(
         logs: RwLock::new(logs),
         dir,
         metrics: Arc::default(),
+        deleted: Default::default(),
     }))
 }
 
@@ -262,13 +273,27 @@ type StreamMap = Arc<RwLock<BTreeMap<String, Arc<LiveStream>>>>;
 
 /// Deletes a stream's metadata (one commit) and then unpublishes it; returns
 /// its directory, for the caller to remove without holding anything. Blocking.
+///
+/// Serialised with the stream's other metadata writers (`write`), and done at
+/// most once per incarnation: a second caller (two settles of the same due
+/// deletion) must not delete by name again, since the name may already
+/// belong to a new stream.
 fn delete_committed(
     meta: &dyn MetaStore,
     streams: &RwLock<BTreeMap<String, Arc<LiveStream>>>,
     name: &str,
     stream: &Arc<LiveStream>,
 ) -> Result<PathBuf, StreamsError> {
-    meta.delete_stream(name)?;
+    {
+        let _serialised = stream.write.lock();
+        if stream.is_deleted() {
+            return Ok(stream.dir.clone());
+        }
+        meta.delete_stream(name)?;
+        stream
+            .deleted
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
     {
         let mut streams = streams.write();
         if streams.get(name).is_some_and(|s| Arc::ptr_eq(s, stream)) {
@@ -673,6 +698,9 @@ impl Engine {
         f: impl FnOnce(&mut StreamMeta) -> Result<T, StreamsError>,
     ) -> Result<T, StreamsError> {
         let _serialised = stream.write.lock();
+        if stream.is_deleted() {
+            return Err(self.not_found(&stream.view().name));
+        }
         let mut next = stream.view().meta.clone();
         let out = f(&mut next)?;
         // A redb commit (fsync): off the async worker. Only this stream's
@@ -879,6 +907,104 @@ mod tests {
         assert_eq!(v.route(0), None);
         assert_eq!(v.route(u128::MAX), Some(1));
         assert_eq!(v.shard(1).map(|s| s.index), Some(1));
+    }
+
+    /// `settle` reads the view without the stream's lock, so it can call
+    /// `apply_reshard` on a view that went stale: here the reshard is not due
+    /// yet, and then DeleteStream has committed. Applying anyway once turned a
+    /// DELETING stream back ACTIVE, undoing an acknowledged DeleteStream (found
+    /// by `tests/power_loss.rs`, seed 31, with a producer's lookup racing the
+    /// control plane).
+    #[tokio::test]
+    async fn a_stale_settle_neither_applies_a_reshard_early_nor_undoes_a_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(crate::clock::ManualClock::new());
+        let mut cfg = EngineConfig::new(dir.path());
+        cfg.transition_delay_ms = 1_000;
+        let e = Engine::open_with_clock(cfg, clock.clone()).unwrap();
+        let sref = || StreamRef {
+            name: Some("s".into()),
+            arn: None,
+        };
+        e.create_stream(CreateStreamInput {
+            stream_name: "s".into(),
+            shard_count: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        clock.advance_ms(1_000);
+        e.settle_all();
+        e.split_shard(SplitShardInput {
+            stream: sref(),
+            shard_to_split: shard_id(0),
+            new_starting_hash_key: (u128::MAX / 2).to_string(),
+        })
+        .await
+        .unwrap();
+        let live = e.streams.read().get("s").cloned().unwrap();
+        // Not due: nothing happens.
+        e.apply_reshard("s", &live).unwrap();
+        assert_eq!(live.view().state, StreamState::Updating);
+        assert_eq!(live.view().shards.len(), 1);
+        e.delete_stream(DeleteStreamInput {
+            stream: sref(),
+            enforce_consumer_deletion: false,
+        })
+        .await
+        .unwrap();
+        clock.advance_ms(1_000);
+        // Due, but the stream is being deleted: the deletion stands.
+        e.apply_reshard("s", &live).unwrap();
+        let stored = e.meta.get_stream("s").unwrap().unwrap();
+        assert_eq!(stored.state, StreamState::Deleting);
+        e.settle_all();
+        assert!(e.meta.get_stream("s").unwrap().is_none());
+        assert!(e.stream_id("s").is_err());
+    }
+
+    /// A metadata change already under way when the deletion commits (here a
+    /// transition settled from a stale view: `update_meta` with no change)
+    /// used to write the deleted stream back into the store after its folder
+    /// went to the trash; the next start then refused to open ("directory
+    /// missing"). Found by `tests/power_loss.rs` (seed 72).
+    #[tokio::test]
+    async fn a_change_racing_a_deletion_does_not_resurrect_the_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(crate::clock::ManualClock::new());
+        let mut cfg = EngineConfig::new(dir.path());
+        cfg.transition_delay_ms = 1_000;
+        {
+            let e = Engine::open_with_clock(cfg.clone(), clock.clone()).unwrap();
+            e.create_stream(CreateStreamInput {
+                stream_name: "s".into(),
+                shard_count: Some(1),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            clock.advance_ms(1_000);
+            e.settle_all();
+            let live = e.streams.read().get("s").cloned().unwrap();
+            e.delete_stream(DeleteStreamInput {
+                stream: StreamRef {
+                    name: Some("s".into()),
+                    arn: None,
+                },
+                enforce_consumer_deletion: false,
+            })
+            .await
+            .unwrap();
+            clock.advance_ms(1_000);
+            let trash = e.finish_delete("s", &live).unwrap();
+            remove_stream_dir(&trash);
+            // The late writer, and a second settle of the same deletion.
+            assert!(e.update_meta(&live, |_| Ok(())).is_err());
+            e.finish_delete("s", &live).unwrap();
+            assert!(e.meta.get_stream("s").unwrap().is_none());
+        }
+        let e = Engine::open_with_clock(cfg, clock).unwrap();
+        assert!(e.stream_id("s").is_err());
     }
 
     #[test]

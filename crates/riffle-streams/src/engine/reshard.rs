@@ -361,6 +361,16 @@ impl Engine {
             return Ok(());
         };
         let now = self.now_ms();
+        // `settle` decides from a view read without this lock, which may be
+        // stale by now: never apply to a stream being deleted or whose
+        // deletion committed since (that would turn it back ACTIVE and undo an
+        // acknowledged DeleteStream), nor before UPDATING is due. Autoscale's splits
+        // (ACTIVE, no deadline) and immediate transitions (deadline 0) apply.
+        let due = current.state != StreamState::Updating
+            || matches!(current.until_ms, Some(t) if t <= now);
+        if stream.is_deleted() || current.state == StreamState::Deleting || !due {
+            return Ok(());
+        }
         let plan = plan(&current.shards, current.next_shard_index, now, &op);
         let mut next = current.meta.clone();
         // 1. Children's logs exist before anything can route to them.
