@@ -54,7 +54,7 @@
 use parking_lot::Mutex;
 use riffle_log::{SimStorage, Storage, StorageFactory};
 use riffle_meta::sim::{PowerCheck, SimDisk};
-use riffle_meta::{MetaDb, StreamMeta, StreamStore};
+use riffle_meta::{MetaDb, StreamMeta, StreamState, StreamStore};
 use riffle_model::*;
 use riffle_streams::api::{Position, StreamId};
 use riffle_streams::{seqnum, Engine, EngineConfig, LogConfig, ManualClock, SyncPolicy};
@@ -621,8 +621,10 @@ fn check_meta(m: &StreamMeta) -> Result<(), String> {
                 s.index
             ));
         }
+        // A parent may be gone: closed shards whose records are all past
+        // retention are removed, and their children still name them (AWS).
         for p in [s.parent, s.adjacent_parent].into_iter().flatten() {
-            if p >= s.index || !m.shards.iter().any(|x| x.index == p) {
+            if p >= s.index {
                 return Err(format!(
                     "{name}: shard {} has parent {p} that is not an earlier shard",
                     s.index
@@ -666,7 +668,8 @@ fn check_meta(m: &StreamMeta) -> Result<(), String> {
             expect = end + 1;
         }
     }
-    if open.is_empty() {
+    // A stream deleted while CREATING is DELETING with no shards (as on AWS).
+    if open.is_empty() && !(m.state == StreamState::Deleting && m.shards.is_empty()) {
         return Err(format!("{name}: no open shard"));
     }
     // A reshard is pending only while UPDATING, or when DeleteStream came
@@ -741,11 +744,10 @@ async fn check(
                 if s.closed_ms.is_none() {
                     return Err(format!("{name}: an acknowledged reshard closed shard {idx}, which is open after the crash"));
                 }
-            } else {
-                return Err(format!(
-                    "{name}: shard {idx} of an acknowledged reshard is missing"
-                ));
             }
+            // A missing shard is not open either: closed shards whose records
+            // are all past retention are removed (and so, in time, their
+            // closed children); check_meta keeps the open ones a partition.
         }
         if let Some((true, Some(target))) = sm.last_reshard {
             let open = meta.shards.iter().filter(|s| s.closed_ms.is_none()).count() as i64;
