@@ -15,7 +15,7 @@ pub fn validate(
     fields: &[Option<Checked<'_>>],
 ) -> Result<(), ApiError> {
     let mut errors = Vec::new();
-    check_struct(members, fields, "", &mut errors);
+    check_struct(members, fields, &Path::Root, &mut errors);
     if errors.is_empty() {
         return Ok(());
     }
@@ -35,18 +35,48 @@ fn lower_first(s: &str) -> String {
     }
 }
 
-fn join(parent: &str, name: &str) -> String {
-    if parent.is_empty() {
-        lower_first(name)
-    } else {
-        format!("{parent}.{}", lower_first(name))
+/// Where a member sits (`records.1.member.partitionKey`), rendered only when
+/// an error message needs it. Built as a string for every member, the path
+/// cost two `format!`s per record, ~15% of the server's instructions on
+/// PutRecords of 500 small records, all of it thrown away when they are valid.
+enum Path<'a> {
+    Root,
+    /// A member: `parent.name` with the name's first letter lowered.
+    Member(&'a Path<'a>, &'a str),
+    /// A list element, numbered from 1.
+    Index(&'a Path<'a>, usize),
+    /// A map entry: `parent.key`, the key as sent.
+    Key(&'a Path<'a>, &'a str),
+}
+
+impl Path<'_> {
+    fn render(&self, out: &mut String) {
+        match self {
+            Path::Root => {}
+            Path::Member(parent, name) => {
+                if !matches!(parent, Path::Root) {
+                    parent.render(out);
+                    out.push('.');
+                }
+                out.push_str(&lower_first(name));
+            }
+            Path::Index(parent, i) => {
+                parent.render(out);
+                let _ = write!(out, ".{i}");
+            }
+            Path::Key(parent, key) => {
+                parent.render(out);
+                out.push('.');
+                out.push_str(key);
+            }
+        }
     }
 }
 
 fn check_struct(
     members: &'static [Member],
     fields: &[Option<Checked<'_>>],
-    parent: &str,
+    parent: &Path<'_>,
     errors: &mut Vec<String>,
 ) {
     for (member, value) in members.iter().zip(fields) {
@@ -59,7 +89,7 @@ fn check_member(
     member: &'static Member,
     key: &str,
     value: Option<&Checked<'_>>,
-    parent: &str,
+    parent: &Path<'_>,
     errors: &mut Vec<String>,
 ) {
     if errors.len() >= MAX_ERRORS {
@@ -81,10 +111,10 @@ fn check_member(
     }
     match (&member.ty, value) {
         (Ty::Struct(children), Checked::Struct(fields)) => {
-            check_struct(children, fields, &join(parent, key), errors)
+            check_struct(children, fields, &Path::Member(parent, key), errors)
         }
         (Ty::List(elem), Checked::List(items)) => {
-            let base = join(parent, key);
+            let base = Path::Member(parent, key);
             for (i, item) in items.iter().enumerate() {
                 if errors.len() >= MAX_ERRORS {
                     return;
@@ -93,36 +123,37 @@ fn check_member(
                     elem,
                     "member",
                     item.as_ref(),
-                    &format!("{base}.{}", i + 1),
+                    &Path::Index(&base, i + 1),
                     errors,
                 );
             }
         }
         (Ty::Map(elem), Checked::Map(entries)) => {
-            let base = join(parent, key);
+            let base = Path::Member(parent, key);
             for (k, item) in entries {
                 if errors.len() >= MAX_ERRORS {
                     return;
                 }
-                check_member(
-                    elem,
-                    "member",
-                    item.as_ref(),
-                    &format!("{base}.{k}"),
-                    errors,
-                );
+                check_member(elem, "member", item.as_ref(), &Path::Key(&base, k), errors);
             }
         }
         _ => {}
     }
 }
 
-fn push(errors: &mut Vec<String>, value: Option<String>, parent: &str, key: &str, msg: String) {
+fn push(
+    errors: &mut Vec<String>,
+    value: Option<String>,
+    parent: &Path<'_>,
+    key: &str,
+    msg: String,
+) {
     let value = match value {
         None => "null".to_string(),
         Some(v) => format!("'{v}'"),
     };
-    let path = join(parent, key);
+    let mut path = String::new();
+    Path::Member(parent, key).render(&mut path);
     errors.push(format!(
         "Value {value} at '{path}' failed to satisfy constraint: {msg}"
     ));

@@ -4,7 +4,7 @@
 //! rates the scan alone was ~13% of the server's CPU.
 
 use base64::Engine as _;
-use riffle_model::GetRecordsOutput;
+use riffle_model::{GetRecordsOutput, PutRecordsOutput};
 use serde::Serialize;
 
 fn member<T: Serialize + ?Sized>(buf: &mut Vec<u8>, key: &str, v: &T) -> Option<()> {
@@ -51,6 +51,59 @@ pub(crate) fn get_records(o: &GetRecordsOutput, capacity: usize) -> Option<Vec<u
     )?;
     if let Some(c) = &o.child_shards {
         member(&mut buf, ",\"ChildShards\":", c)?;
+    }
+    buf.push(b'}');
+    Some(buf)
+}
+
+/// Writes `s` as a JSON string. Sequence numbers and shard ids never need
+/// escaping, so they are copied as they are after one branch-free scan;
+/// anything else goes through serde_json's escaper.
+fn string(buf: &mut Vec<u8>, s: &str) -> Option<()> {
+    let plain = s
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20 && b != b'"' && b != b'\\'));
+    if plain {
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+        Some(())
+    } else {
+        serde_json::to_writer(&mut *buf, s).ok()
+    }
+}
+
+/// The JSON body of a PutRecords response, byte-identical to serde's (tested
+/// below). serde_json's escape scan of two short strings per record was ~10%
+/// of the server's instructions on PutRecords of 500 × 100 B records.
+pub(crate) fn put_records(o: &PutRecordsOutput, capacity: usize) -> Option<Vec<u8>> {
+    let mut buf = Vec::with_capacity(capacity);
+    member(&mut buf, "{\"FailedRecordCount\":", &o.failed_record_count)?;
+    buf.extend_from_slice(b",\"Records\":[");
+    for (i, r) in o.records.iter().enumerate() {
+        buf.extend_from_slice(if i > 0 { b",{" } else { b"{" });
+        let mut sep = "";
+        for (key, value) in [
+            ("SequenceNumber", &r.sequence_number),
+            ("ShardId", &r.shard_id),
+            ("ErrorCode", &r.error_code),
+            ("ErrorMessage", &r.error_message),
+        ] {
+            if let Some(v) = value {
+                buf.extend_from_slice(sep.as_bytes());
+                buf.push(b'"');
+                buf.extend_from_slice(key.as_bytes());
+                buf.extend_from_slice(b"\":");
+                string(&mut buf, v)?;
+                sep = ",";
+            }
+        }
+        buf.push(b'}');
+    }
+    buf.push(b']');
+    if let Some(e) = &o.encryption_type {
+        buf.extend_from_slice(b",\"EncryptionType\":");
+        string(&mut buf, e)?;
     }
     buf.push(b'}');
     Some(buf)
@@ -210,6 +263,53 @@ mod tests {
         for o in &outputs {
             let want = serde_json::to_vec(o).unwrap();
             let got = get_records(o, 0).unwrap();
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn put_records_identical_to_serde() {
+        use riffle_model::PutRecordsResultEntry;
+        let ok = |seq: &str, shard: &str| PutRecordsResultEntry {
+            sequence_number: Some(seq.into()),
+            shard_id: Some(shard.into()),
+            ..Default::default()
+        };
+        let failed = |code: &str, msg: &str| PutRecordsResultEntry {
+            error_code: Some(code.into()),
+            error_message: Some(msg.into()),
+            ..Default::default()
+        };
+        let outputs = [
+            PutRecordsOutput {
+                failed_record_count: 0,
+                records: vec![],
+                encryption_type: None,
+            },
+            PutRecordsOutput {
+                failed_record_count: 2,
+                records: vec![
+                    ok(
+                        "49646437577130777162115407028973509772956158055602454546",
+                        "shardId-000000000001",
+                    ),
+                    failed(
+                        "ProvisionedThroughputExceededException",
+                        "Rate exceeded for shard shardId-000000000001 in stream s under account 000000000000.",
+                    ),
+                    failed("InternalFailure", "quote \" back\\ ctl \u{1} \n é \u{7f}"),
+                    ok("1", "shardId-000000000002"),
+                    PutRecordsResultEntry::default(),
+                ],
+                encryption_type: Some("KMS".into()),
+            },
+        ];
+        for o in &outputs {
+            let want = serde_json::to_vec(o).unwrap();
+            let got = put_records(o, 0).unwrap();
             assert_eq!(
                 String::from_utf8(got).unwrap(),
                 String::from_utf8(want).unwrap()

@@ -395,7 +395,13 @@ pub fn encode_output(format: Format, out: &Output) -> WireResponse {
         Output::ListStreams(o) => serialize(format, o, 1024),
         Output::ListShards(o) => serialize(format, o, 256 * (o.shards.len() + 1)),
         Output::PutRecord(o) => serialize(format, o, 256),
-        Output::PutRecords(o) => serialize(format, o, 128 * (o.records.len() + 1)),
+        Output::PutRecords(o) => {
+            let capacity = 128 * (o.records.len() + 1);
+            match format {
+                Format::Json => fast_json::put_records(o, capacity),
+                Format::Cbor => serialize(format, o, capacity),
+            }
+        }
         Output::GetShardIterator(o) => serialize(format, o, 512),
         Output::GetRecords(o) => {
             let data: usize = o.records.iter().map(|r| r.data.0.len()).sum();

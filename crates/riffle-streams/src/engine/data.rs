@@ -3,6 +3,10 @@
 
 use super::*;
 
+fn log_not_open(index: u32) -> StreamsError {
+    StreamsError::Internal(format!("log of {} is not open", shard_id(index)))
+}
+
 impl Engine {
     /// Picks the open shard for a record and returns (shard index, log).
     pub(super) fn route(
@@ -13,6 +17,19 @@ impl Engine {
         partition_key: &str,
         explicit_hash_key: Option<&str>,
     ) -> Result<(u32, Arc<ShardHandle>), StreamsError> {
+        let index = self.route_index(name, m, partition_key, explicit_hash_key)?;
+        let log = stream.log(index).ok_or_else(|| log_not_open(index))?;
+        Ok((index, log))
+    }
+
+    /// The index of the open shard whose hash range holds the record's key.
+    fn route_index(
+        &self,
+        name: &str,
+        m: &StreamView,
+        partition_key: &str,
+        explicit_hash_key: Option<&str>,
+    ) -> Result<u32, StreamsError> {
         let hash = match explicit_hash_key {
             Some(k) => parse_hash_key(k).ok_or_else(|| {
                 StreamsError::InvalidArgument(format!(
@@ -21,15 +38,11 @@ impl Engine {
             })?,
             None => partition_key_hash(partition_key),
         };
-        let index = m.route(hash).ok_or_else(|| {
+        m.route(hash).ok_or_else(|| {
             StreamsError::Internal(format!(
                 "no open shard covers hash key {hash} in stream {name}"
             ))
-        })?;
-        let log = stream.log(index).ok_or_else(|| {
-            StreamsError::Internal(format!("log of {} is not open", shard_id(index)))
-        })?;
-        Ok((index, log))
+        })
     }
 
     pub(super) fn writable(
@@ -251,44 +264,60 @@ impl Engine {
             if attempt > 0 {
                 m = self.after_reshard(name, stream)?;
             }
-            // Group by shard, keeping request order within each shard; one log batch per shard.
-            let mut groups: BTreeMap<u32, (Arc<ShardHandle>, Vec<usize>)> = BTreeMap::new();
             // Route everything first: a request rejected as a whole takes no throughput.
+            // One routing snapshot per request: each shard's log is looked up (and its
+            // `Arc` cloned) once, under one read of the log map, not once per record.
+            let mut logs: Vec<(u32, Arc<ShardHandle>)> = Vec::new();
             let mut routed = Vec::with_capacity(pending.len());
-            for &i in &pending {
-                let r = &records[i];
-                routed.push((
-                    i,
-                    self.route(
+            {
+                let open = stream.logs.read();
+                for &i in &pending {
+                    let r = &records[i];
+                    let index = self.route_index(
                         name,
-                        stream,
                         &m,
                         &r.partition_key,
                         r.explicit_hash_key.as_deref(),
-                    )?,
-                ));
+                    )?;
+                    let slot = match logs.iter().position(|(k, _)| *k == index) {
+                        Some(slot) => slot,
+                        None => {
+                            let log = open.get(&index).ok_or_else(|| log_not_open(index))?;
+                            logs.push((index, log.clone()));
+                            logs.len() - 1
+                        }
+                    };
+                    routed.push((i, slot));
+                }
             }
             pending.clear();
             let now = self.now_ms();
+            // Group by shard, keeping request order within each shard; one log batch per shard.
+            let mut groups: Vec<Vec<usize>> = vec![Vec::new(); logs.len()];
             // In request order, each record against its own shard's buckets;
             // only admitted records are appended.
-            for (i, (index, log)) in routed {
+            for (i, slot) in routed {
                 let r = &records[i];
-                if !self.admit_write(&log, now, r.data.len() + r.partition_key.len()) {
+                let (index, log) = &logs[slot];
+                if !self.admit_write(log, now, r.data.len() + r.partition_key.len()) {
                     log.metrics.write_throttled.add(1);
                     results[i] = Some(Err(StreamsError::ProvisionedThroughputExceeded(
-                        self.rate_exceeded(name, index),
+                        self.rate_exceeded(name, *index),
                     )));
                     continue;
                 }
-                groups
-                    .entry(index)
-                    .or_insert_with(|| (log, Vec::new()))
-                    .1
-                    .push(i);
+                groups[slot].push(i);
             }
+            // In shard order, as before.
+            let mut groups: Vec<(u32, Arc<ShardHandle>, Vec<usize>)> = logs
+                .into_iter()
+                .zip(groups)
+                .filter(|(_, positions)| !positions.is_empty())
+                .map(|((index, log), positions)| (index, log, positions))
+                .collect();
+            groups.sort_unstable_by_key(|g| g.0);
             let mut tasks = Vec::with_capacity(groups.len());
-            for (index, (log, positions)) in groups {
+            for (index, log, positions) in groups {
                 let records = records.clone();
                 tasks.push(tokio::task::spawn_blocking(move || {
                     let batch: Vec<(&[u8], &[u8])> = positions
