@@ -292,10 +292,7 @@ impl Engine {
             })
             .collect();
         if at_end {
-            let children = m
-                .shards
-                .iter()
-                .filter(|c| c.parent == Some(shard.index) || c.adjacent_parent == Some(shard.index))
+            let children = super::data::children_of(&m, shard.index)
                 .map(shard_info)
                 .collect();
             return Ok(ReadBatch {

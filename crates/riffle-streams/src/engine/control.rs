@@ -255,15 +255,20 @@ impl Engine {
                 retention_period_hours: i64::from(m.retention_hours),
                 stream_creation_timestamp: Timestamp(m.created_ms),
                 enhanced_monitoring: Self::enhanced(&m),
-                encryption_type: if m.encryption_key.is_some() {
-                    "KMS"
-                } else {
-                    "NONE"
-                }
-                .into(),
+                encryption_type: Self::encryption_type(&m),
                 key_id: m.encryption_key.clone(),
             },
         })
+    }
+
+    /// `KMS` once StartStreamEncryption was called, else `NONE`.
+    fn encryption_type(m: &StreamMeta) -> String {
+        if m.encryption_key.is_some() {
+            "KMS"
+        } else {
+            "NONE"
+        }
+        .into()
     }
 
     pub async fn describe_stream_summary(
@@ -287,12 +292,7 @@ impl Engine {
                 retention_period_hours: i64::from(m.retention_hours),
                 stream_creation_timestamp: Timestamp(m.created_ms),
                 enhanced_monitoring: Self::enhanced(&m),
-                encryption_type: if m.encryption_key.is_some() {
-                    "KMS"
-                } else {
-                    "NONE"
-                }
-                .into(),
+                encryption_type: Self::encryption_type(&m),
                 key_id: m.encryption_key.clone(),
                 open_shard_count: open as i64,
                 consumer_count: m.consumers.len() as i64,

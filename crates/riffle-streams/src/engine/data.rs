@@ -698,10 +698,15 @@ pub struct Appended {
     pub sequence_number: String,
 }
 
-pub(super) fn child_shards(m: &StreamMeta, parent: u32) -> Vec<ChildShard> {
+/// The shards a reshard created from `parent` (one for a merge, two for a split).
+pub(super) fn children_of(m: &StreamMeta, parent: u32) -> impl Iterator<Item = &ShardMeta> {
     m.shards
         .iter()
-        .filter(|c| c.parent == Some(parent) || c.adjacent_parent == Some(parent))
+        .filter(move |c| c.parent == Some(parent) || c.adjacent_parent == Some(parent))
+}
+
+pub(super) fn child_shards(m: &StreamMeta, parent: u32) -> Vec<ChildShard> {
+    children_of(m, parent)
         .map(|c| ChildShard {
             shard_id: shard_id(c.index),
             parent_shards: c
