@@ -3,6 +3,7 @@
 //! domain errors to AWS errors (`errors.rs`, the only place that happens).
 
 mod errors;
+mod metrics;
 mod streamed;
 mod subscribe;
 
@@ -112,7 +113,7 @@ impl Service for KinesisService {
     }
 
     fn collector(&self) -> Option<Box<dyn Collector>> {
-        Some(crate::metrics::engine_collector(self.engine.clone()))
+        Some(metrics::engine_collector(self.engine.clone()))
     }
 }
 
