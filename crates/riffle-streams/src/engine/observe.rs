@@ -4,37 +4,55 @@ use super::data::Appended;
 use super::{is_open, shard_id, Engine, LiveStream};
 use crate::error::StreamsError;
 use crate::metrics::{MetricsSnapshot, ShardSnapshot, StreamSnapshot};
+use crate::shard::ShardHandle;
 use riffle_model::PutRecordsEntry;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// A live stream with its shard logs in index order.
+type LiveLogs = (String, Arc<LiveStream>, Vec<(u32, Arc<ShardHandle>)>);
+
 impl Engine {
-    /// Every stream's counters, shard figures and storage use, read without
-    /// blocking writers (atomics, and brief read locks on segment lists).
-    pub fn metrics_snapshot(&self) -> MetricsSnapshot {
+    /// Every live stream and its shard logs, copied out so that no lock is
+    /// held while they are read.
+    fn live_logs(&self) -> Vec<LiveLogs> {
         let streams: Vec<(String, Arc<LiveStream>)> = self
             .streams
             .read()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        streams
+            .into_iter()
+            .map(|(name, stream)| {
+                let mut logs: Vec<_> = stream
+                    .logs
+                    .read()
+                    .iter()
+                    .map(|(i, l)| (*i, l.clone()))
+                    .collect();
+                logs.sort_unstable_by_key(|(i, _)| *i);
+                (name, stream, logs)
+            })
+            .collect()
+    }
+
+    /// Every stream's counters, shard figures and storage use, read without
+    /// blocking writers (atomics, and brief read locks on segment lists).
+    pub fn metrics_snapshot(&self) -> MetricsSnapshot {
         let mut out = MetricsSnapshot {
             live_subscriptions: self.live_subscriptions(),
-            degraded_shards: self.degraded_shards().len(),
             meta_bytes: std::fs::metadata(self.cfg.data_dir.join("meta.redb"))
                 .map(|m| m.len())
                 .unwrap_or(0),
             ..Default::default()
         };
-        for (name, stream) in streams {
+        for (name, stream, logs) in self.live_logs() {
             let view = stream.view();
-            let mut logs: Vec<_> = stream
-                .logs
-                .read()
+            out.degraded_shards += logs
                 .iter()
-                .map(|(i, l)| (*i, l.clone()))
-                .collect();
-            logs.sort_unstable_by_key(|(i, _)| *i);
+                .filter(|(_, log)| log.health() != riffle_log::LogHealth::Healthy)
+                .count();
             let shards = logs
                 .into_iter()
                 .map(|(index, log)| {
@@ -95,21 +113,8 @@ impl Engine {
     /// fsync (recovering by itself) or damaged (kept read-only for an
     /// operator), as `(stream, shard id, health)`.
     pub fn degraded_shards(&self) -> Vec<(String, String, riffle_log::LogHealth)> {
-        let streams: Vec<(String, Arc<LiveStream>)> = self
-            .streams
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let mut out = Vec::new();
-        for (name, stream) in streams {
-            let mut logs: Vec<_> = stream
-                .logs
-                .read()
-                .iter()
-                .map(|(i, l)| (*i, l.clone()))
-                .collect();
-            logs.sort_unstable_by_key(|(i, _)| *i);
+        for (name, _, logs) in self.live_logs() {
             for (index, log) in logs {
                 let health = log.health();
                 if health != riffle_log::LogHealth::Healthy {
