@@ -40,18 +40,7 @@ impl Engine {
             )));
         }
         if mode == StreamMode::OnDemand {
-            let on_demand = self
-                .streams
-                .read()
-                .values()
-                .filter(|s| s.view().mode == "ON_DEMAND")
-                .count() as i64;
-            if on_demand >= self.cfg.on_demand_stream_limit {
-                return Err(StreamsError::LimitExceeded(format!(
-                    "This request would exceed the on-demand stream limit for the account {} in {}. Limit: {}.",
-                    self.cfg.account_id, self.cfg.region, self.cfg.on_demand_stream_limit
-                )));
-            }
+            self.check_on_demand_stream_limit()?;
         }
         let now = self.now_ms();
         // Whole seconds: the creation second is encoded in every sequence number.
@@ -259,6 +248,23 @@ impl Engine {
                 key_id: m.encryption_key.clone(),
             },
         })
+    }
+
+    /// One more on-demand stream must stay within the account's limit.
+    pub(super) fn check_on_demand_stream_limit(&self) -> Result<(), StreamsError> {
+        let on_demand = self
+            .streams
+            .read()
+            .values()
+            .filter(|s| s.view().mode == "ON_DEMAND")
+            .count() as i64;
+        if on_demand >= self.cfg.on_demand_stream_limit {
+            return Err(StreamsError::LimitExceeded(format!(
+                "This request would exceed the on-demand stream limit for the account {} in {}. Limit: {}.",
+                self.cfg.account_id, self.cfg.region, self.cfg.on_demand_stream_limit
+            )));
+        }
+        Ok(())
     }
 
     /// `KMS` once StartStreamEncryption was called, else `NONE`.

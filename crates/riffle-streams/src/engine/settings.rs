@@ -36,18 +36,7 @@ impl Engine {
             StreamMode::OnDemand => "ON_DEMAND",
         };
         if mode == "ON_DEMAND" && stream.view().mode != "ON_DEMAND" {
-            let on_demand = self
-                .streams
-                .read()
-                .values()
-                .filter(|s| s.view().mode == "ON_DEMAND")
-                .count() as i64;
-            if on_demand >= self.cfg.on_demand_stream_limit {
-                return Err(StreamsError::LimitExceeded(format!(
-                    "This request would exceed the on-demand stream limit for the account {} in {}. Limit: {}.",
-                    self.cfg.account_id, self.cfg.region, self.cfg.on_demand_stream_limit
-                )));
-            }
+            self.check_on_demand_stream_limit()?;
         }
         self.update_active(&name, &stream, |m| {
             if m.mode == mode {
