@@ -10,7 +10,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request};
 use axum::response::Response;
-use axum::Router;
 use riffle_protocol::{decode_request, Decoded, HttpRequestView, ServiceSpec, WireResponse};
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,15 +44,6 @@ impl AppState {
 const NO_OPERATION: &str = "unknown";
 /// The `service` label of requests that named no known service.
 const NO_SERVICE: &str = "unknown";
-
-/// Every method and path goes to one handler: AWS ignores the path and
-/// answers wrong methods itself, so axum's own 404/405 must never show.
-/// Only `GET /metrics` and `GET /health/*` are answered first (`observe`).
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .fallback(crate::observe::route)
-        .with_state(state)
-}
 
 pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
     let started = Instant::now();

@@ -11,7 +11,7 @@ mod observe;
 mod respond;
 mod service;
 
-pub use edge::{router, AppState};
+pub use edge::AppState;
 pub use kinesis::KinesisService;
 pub use respond::Reply;
 pub use service::{BoxFuture, Service};
@@ -53,6 +53,15 @@ impl Default for ServerConfig {
             body_timeout: Some(Duration::from_secs(60)),
         }
     }
+}
+
+/// Every method and path goes to one handler: AWS ignores the path and
+/// answers wrong methods itself, so axum's own 404/405 must never show.
+/// Only `GET /metrics` and `GET /health/*` are answered first (`observe`).
+pub fn router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .fallback(observe::route)
+        .with_state(state)
 }
 
 /// Serves `services` until `shutdown` resolves, then stops accepting, drains
