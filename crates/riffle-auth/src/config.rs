@@ -1,0 +1,1 @@
+//! The auth config file (to be built).

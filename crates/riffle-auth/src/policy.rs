@@ -1,0 +1,1 @@
+//! IAM policy evaluation (to be built).

@@ -1,0 +1,1 @@
+//! SigV4 verification (to be built).
