@@ -126,3 +126,64 @@ impl<'a> Fields<'a> {
         }
     }
 }
+
+impl Fields<'_> {
+    /// The members present, under their wire names, as JSON for an audit
+    /// record (CloudTrail's `requestParameters`). Record payloads never go
+    /// into the audit trail: blobs are left out, and so are lists whose
+    /// elements carry one (PutRecords' `Records`). Timestamps are epoch
+    /// seconds, as on the wire.
+    pub fn audit_json(&self) -> serde_json::Value {
+        struct_json(self.members, &self.vals)
+    }
+}
+
+fn struct_json(members: &[Member], vals: &[Option<Checked<'_>>]) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (m, v) in members.iter().zip(vals) {
+        if let Some(v) = v {
+            if let Some(j) = checked_json(&m.ty, v) {
+                map.insert(m.name.to_string(), j);
+            }
+        }
+    }
+    serde_json::Value::Object(map)
+}
+
+/// Whether a value of this type is or holds a record payload.
+fn carries_payload(ty: &Ty) -> bool {
+    match ty {
+        Ty::Blob => true,
+        Ty::List(e) | Ty::Map(e) => carries_payload(&e.ty),
+        Ty::Struct(ms) => ms.iter().any(|m| carries_payload(&m.ty)),
+        _ => false,
+    }
+}
+
+fn checked_json(ty: &Ty, v: &Checked<'_>) -> Option<serde_json::Value> {
+    use serde_json::Value as J;
+    Some(match (ty, v) {
+        (Ty::Blob, _) => return None,
+        (Ty::List(e) | Ty::Map(e), _) if carries_payload(&e.ty) => return None,
+        (_, Checked::Str(s)) => J::String(s.to_string()),
+        (_, Checked::Int(i)) => J::from(*i),
+        (_, Checked::Bool(b)) => J::Bool(*b),
+        (_, Checked::Timestamp(ms)) => J::from(*ms as f64 / 1000.0),
+        (_, Checked::Blob(_)) => return None,
+        (Ty::List(e), Checked::List(items)) => J::Array(
+            items
+                .iter()
+                .flatten()
+                .filter_map(|i| checked_json(&e.ty, i))
+                .collect(),
+        ),
+        (Ty::Map(e), Checked::Map(entries)) => J::Object(
+            entries
+                .iter()
+                .filter_map(|(k, v)| Some((k.to_string(), checked_json(&e.ty, v.as_ref()?)?)))
+                .collect(),
+        ),
+        (Ty::Struct(ms), Checked::Struct(vals)) => struct_json(ms, vals),
+        _ => return None,
+    })
+}

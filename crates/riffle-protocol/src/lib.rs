@@ -161,6 +161,32 @@ pub fn decode_request<'a>(
     req: &HttpRequestView<'a>,
     services: &[&'static ServiceSpec],
 ) -> Decoded<'a> {
+    decode_request_with(req, services, |_, _| Ok(())).0
+}
+
+/// [`decode_request`] with an authentication step: `authenticate` runs once
+/// the target is known and the auth header well-formed, before the body is
+/// parsed into a tree (so an unauthenticated caller never costs a parse),
+/// and its error is answered in the request's format. Its result is
+/// returned beside the decoded request (`None` when it did not run).
+pub fn decode_request_with<'a, A>(
+    req: &HttpRequestView<'a>,
+    services: &[&'static ServiceSpec],
+    authenticate: impl FnOnce(&'static ServiceSpec, &'static OperationSpec) -> Result<A, ApiError>,
+) -> (Decoded<'a>, Option<A>) {
+    let mut who = None;
+    let decoded = decode_checked(req, services, |spec, op| {
+        who = Some(authenticate(spec, op)?);
+        Ok(())
+    });
+    (decoded, who)
+}
+
+fn decode_checked<'a>(
+    req: &HttpRequestView<'a>,
+    services: &[&'static ServiceSpec],
+    authenticate: impl FnOnce(&'static ServiceSpec, &'static OperationSpec) -> Result<(), ApiError>,
+) -> Decoded<'a> {
     // 3. Method.
     if req.method != "POST" {
         return raw(403, None, ACCESS_DENIED_XML, "AccessDeniedException");
@@ -239,6 +265,11 @@ pub fn decode_request<'a>(
         }
     };
     let (service_spec, op) = target;
+
+    // Signature and credentials, before the body costs a tree.
+    if let Err(e) = authenticate(service_spec, op) {
+        return reply(format, &e);
+    }
 
     // 6. Parse into a tree, within a node budget proportional to the body.
     let body = match format {

@@ -185,3 +185,65 @@ fn auth_is_checked_before_the_body_is_built() {
     let (_, code, _) = error(decode_request(&v, SERVICES));
     assert_eq!(code, Some("SerializationException"));
 }
+
+#[test]
+fn authentication_runs_after_the_target_and_before_the_body_is_parsed() {
+    let ct = "application/x-amz-json-1.1";
+    // A refusal is answered in the request's format, and the body is never looked at.
+    let v = view("Echo_20200101.Echo", ct, b"{\"Name\": not json");
+    let (d, who) = decode_request_with(&v, SERVICES, |spec, op| -> Result<(), _> {
+        assert_eq!((spec.iam_prefix, op.name), ("echo", "Echo"));
+        Err(riffle_model::ApiError::new(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ))
+    });
+    assert!(who.is_none());
+    let (status, code, body) = error(d);
+    assert_eq!((status, code), (400, Some("UnrecognizedClientException")));
+    assert_eq!(
+        body["message"],
+        "The security token included in the request is invalid."
+    );
+    // Unknown targets are answered before authentication runs.
+    let v = view("Echo_20200101.Nope", ct, b"{}");
+    let (d, who) = decode_request_with(&v, SERVICES, |_, _| -> Result<u8, _> {
+        panic!("authenticated an unknown target")
+    });
+    assert!(who.is_none());
+    assert_eq!(error(d).1, Some("UnknownOperationException"));
+    // Accepted: the caller comes back beside the call.
+    let v = view("Echo_20200101.Echo", ct, b"{\"Name\":\"a\"}");
+    let (d, who) = decode_request_with(&v, SERVICES, |_, _| Ok::<_, riffle_model::ApiError>(7));
+    assert!(matches!(d, Decoded::Call(_)));
+    assert_eq!(who, Some(7));
+}
+
+#[test]
+fn audit_parameters_keep_names_and_leave_out_record_payloads() {
+    let ct = "application/x-amz-json-1.1";
+    let body = br#"{"StreamName":"s","Data":"aGVsbG8=","PartitionKey":"pk","ExplicitHashKey":"5"}"#;
+    let v = view("Kinesis_20131202.PutRecord", ct, body);
+    let Decoded::Call(call) = decode_request(&v, SERVICES) else {
+        panic!("refused")
+    };
+    assert_eq!(
+        call.fields.audit_json(),
+        serde_json::json!({"StreamName":"s","PartitionKey":"pk","ExplicitHashKey":"5"})
+    );
+    let body = br#"{"StreamName":"s","Records":[{"Data":"aGVsbG8=","PartitionKey":"pk"}]}"#;
+    let v = view("Kinesis_20131202.PutRecords", ct, body);
+    let Decoded::Call(call) = decode_request(&v, SERVICES) else {
+        panic!("refused")
+    };
+    assert_eq!(call.fields.audit_json(), serde_json::json!({"StreamName":"s"}));
+    let body = br#"{"StreamName":"s","Tags":{"team":"a"},"ShardCount":2}"#;
+    let v = view("Kinesis_20131202.CreateStream", ct, body);
+    let Decoded::Call(call) = decode_request(&v, SERVICES) else {
+        panic!("refused")
+    };
+    assert_eq!(
+        call.fields.audit_json(),
+        serde_json::json!({"StreamName":"s","ShardCount":2,"Tags":{"team":"a"}})
+    );
+}
