@@ -20,6 +20,6 @@ mod throttle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{api, arn};
-pub use engine::{Engine, EngineConfig, EngineStats, Subscription};
+pub use engine::{AccessFacts, Engine, EngineConfig, EngineStats, Subscription};
 pub use error::StreamsError;
 pub use riffle_log::{LogConfig, SyncPolicy};

@@ -16,6 +16,7 @@
 //! `tokens` (pagination), `arn`, and one module per feature (consumers,
 //! subscribe, reshard, autoscale, settings, observe).
 
+mod access;
 pub mod api;
 pub mod arn;
 mod autoscale;
@@ -36,6 +37,7 @@ mod subscribe;
 mod tags;
 mod tokens;
 
+pub use access::AccessFacts;
 pub use subscribe::Subscription;
 
 use data::child_shards;
