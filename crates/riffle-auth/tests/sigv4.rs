@@ -1004,3 +1004,85 @@ fn botocore_signed_with_session_token_verifies() {
         .unwrap();
     assert_eq!(ok.credential.access_key_id, TEMP_AKID);
 }
+
+// ---------------------------------------------------------------------------
+// The `Date` header fallback (no X-Amz-Date)
+
+/// Signs `req` by hand with the crate's own primitives, putting the
+/// Authorization header last; the Date header carries the time.
+fn sign_by_hand(mut req: Owned, signed_headers: &str, date_basic: &str) -> Owned {
+    let scope = format!("{AKID}/{}/{REGION}/kinesis/aws4_request", &date_basic[..8]);
+    let placeholder = format!(
+        "AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={signed_headers}, Signature=00"
+    );
+    req.set_header("Authorization", &placeholder);
+    let canonical = req.with(canonicalize).unwrap();
+    let sig = sign(
+        SECRET,
+        &date_basic[..8],
+        REGION,
+        "kinesis",
+        &canonical.string_to_sign,
+    )
+    .unwrap();
+    req.set_header(
+        "Authorization",
+        &placeholder.replace("Signature=00", &format!("Signature={sig}")),
+    );
+    req
+}
+
+#[test]
+fn date_header_is_the_fallback_time_in_basic_or_http_format() {
+    let base = Owned {
+        method: "POST".into(),
+        path: "/".into(),
+        query: None,
+        headers: vec![("host".into(), HOST.as_bytes().to_vec())],
+        body: b"{}".to_vec(),
+    };
+    // 2026-03-01T10:20:30Z, as an HTTP date.
+    let mut http_date = base.clone();
+    http_date.set_header("Date", "Sun, 01 Mar 2026 10:20:30 GMT");
+    let req = sign_by_hand(http_date, "date;host", "20260301T102030Z");
+    let sts = req.with(canonicalize).unwrap().string_to_sign;
+    assert!(
+        sts.starts_with("AWS4-HMAC-SHA256\n20260301T102030Z\n"),
+        "{sts}"
+    );
+    let ok = req
+        .with(|r| verify(r, &kinesis_at(at(T0)), &store()))
+        .unwrap();
+    assert_eq!(ok.signed_at, at(T0));
+    // The Date header is still subject to the clock window.
+    assert_eq!(
+        req.with(|r| verify(r, &kinesis_at(at(T0 + 301)), &store()))
+            .unwrap_err()
+            .message(),
+        format!(
+            "Signature expired: 20260301T102030Z is now earlier than {} ({} - 5 min.)",
+            basic(at(T0 + 1)),
+            basic(at(T0 + 301))
+        )
+    );
+
+    let mut basic_date = base.clone();
+    basic_date.set_header("Date", "20260301T102030Z");
+    let req = sign_by_hand(basic_date, "date;host", "20260301T102030Z");
+    assert!(req
+        .with(|r| verify(r, &kinesis_at(at(T0)), &store()))
+        .is_ok());
+
+    // No date at all: riffle-protocol's shape error.
+    let mut none = base.clone();
+    none.set_header(
+        "Authorization",
+        &format!("AWS4-HMAC-SHA256 Credential={AKID}/20260301/{REGION}/kinesis/aws4_request, SignedHeaders=host, Signature=00"),
+    );
+    let auth = none.header("authorization").unwrap();
+    expect_err(
+        none.with(|r| verify(r, &kinesis_at(at(T0)), &store())),
+        "IncompleteSignatureException",
+        &format!("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={auth}"),
+    );
+}
