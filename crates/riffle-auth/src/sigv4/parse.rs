@@ -265,9 +265,73 @@ fn parse_http_date(v: &str) -> Result<(String, SystemTime), SigV4Error> {
     Ok((basic(t.into()), t.into()))
 }
 
-/// A time in basic format, as AWS prints it in its messages.
+/// A time in basic format, as AWS prints it in its messages. Never panics
+/// (chrono's `From<SystemTime>` would on out-of-range times).
 pub(crate) fn basic(t: SystemTime) -> String {
-    DateTime::<Utc>::from(t)
-        .format("%Y%m%dT%H%M%SZ")
-        .to_string()
+    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    };
+    DateTime::<Utc>::from_timestamp(secs, 0)
+        .map(|d| d.format("%Y%m%dT%H%M%SZ").to_string())
+        .unwrap_or_else(|| "?".to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_dates_round_trip_and_bad_ones_are_refused() {
+        let (text, t) = parse_basic("20150830T123600Z").unwrap();
+        assert_eq!(text, "20150830T123600Z");
+        assert_eq!(
+            t,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160)
+        );
+        assert_eq!(basic(t), "20150830T123600Z");
+        assert_eq!(basic(SystemTime::UNIX_EPOCH), "19700101T000000Z");
+        for bad in [
+            "",
+            "20150830T123600",
+            "20150830T123600ZZ",
+            "2015-08-30T12:36:00Z",
+            "20151330T123600Z",
+            "20150830T253600Z",
+            "２0150830T12360Z",
+        ] {
+            let e = parse_basic(bad).unwrap_err();
+            assert_eq!(e.aws_type(), "IncompleteSignatureException", "{bad}");
+            assert!(e.message().contains(&format!("Got '{bad}'")), "{bad}");
+        }
+    }
+
+    #[test]
+    fn http_dates_are_signed_in_basic_form() {
+        let (text, t) = parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT").unwrap();
+        assert_eq!(text, "20150830T123600Z");
+        assert_eq!(t, parse_basic("20150830T123600Z").unwrap().1);
+        assert!(parse_http_date("yesterday").is_err());
+    }
+
+    #[test]
+    fn credential_must_have_five_parts() {
+        let s = parse_scope("AK/20150830/us-east-1/kinesis/aws4_request").unwrap();
+        assert_eq!(
+            (
+                &*s.access_key_id,
+                &*s.date,
+                &*s.region,
+                &*s.service,
+                &*s.terminator
+            ),
+            ("AK", "20150830", "us-east-1", "kinesis", "aws4_request")
+        );
+        let e = parse_scope("AK/20150830/us-east-1/kinesis").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got 'AK/20150830/us-east-1/kinesis'"
+        );
+    }
 }
