@@ -1095,3 +1095,74 @@ fn date_header_is_the_fallback_time_in_basic_or_http_format() {
         &format!("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={auth}"),
     );
 }
+
+#[test]
+fn when_several_checks_fail_the_documented_order_decides() {
+    let store = store();
+    // Clock before key: an unknown key with a stale date hears about the date.
+    let req = sdk(Signing {
+        akid: "AKIANOTKNOWN00000000",
+        ..Default::default()
+    });
+    let e = req
+        .with(|r| verify(r, &kinesis_at(at(T0 + 360)), &store))
+        .unwrap_err();
+    assert!(e.message().starts_with("Signature expired: "), "{e}");
+    // Scope before key.
+    let req = sdk(Signing {
+        akid: "AKIANOTKNOWN00000000",
+        region: "eu-west-1",
+        ..Default::default()
+    });
+    let e = req
+        .with(|r| verify(r, &kinesis_at(at(T0)), &store))
+        .unwrap_err();
+    assert_eq!(
+        e.message(),
+        "Credential should be scoped to a valid region, not 'eu-west-1'. "
+    );
+    // Region before service.
+    let req = sdk(Signing {
+        region: "eu-west-1",
+        service: "firehose",
+        ..Default::default()
+    });
+    let e = req
+        .with(|r| verify(r, &kinesis_at(at(T0)), &store))
+        .unwrap_err();
+    assert!(e.message().contains("valid region"), "{e}");
+    // Unsigned x-amz-* header before scope.
+    let mut req = sdk(Signing {
+        region: "eu-west-1",
+        ..Default::default()
+    });
+    req.headers.push(("x-amz-extra".into(), b"1".to_vec()));
+    let e = req
+        .with(|r| verify(r, &kinesis_at(at(T0)), &store))
+        .unwrap_err();
+    assert!(e.message().starts_with("There were headers"), "{e}");
+    // Key before signature.
+    let mut req = sdk(Signing {
+        akid: "AKIANOTKNOWN00000000",
+        ..Default::default()
+    });
+    req.tamper_signature();
+    let e = req
+        .with(|r| verify(r, &kinesis_at(at(T0)), &store))
+        .unwrap_err();
+    assert_eq!(e.aws_type(), "UnrecognizedClientException");
+    // Token expiry before signature.
+    let later = at(T0 + 3600);
+    let mut req = sdk(Signing {
+        akid: TEMP_AKID,
+        secret: TEMP_SECRET,
+        token: Some(TOKEN),
+        time: later,
+        ..Default::default()
+    });
+    req.tamper_signature();
+    let e = req
+        .with(|r| verify(r, &kinesis_at(later), &store))
+        .unwrap_err();
+    assert_eq!(e.aws_type(), "ExpiredTokenException");
+}
