@@ -4,13 +4,17 @@
 
 use crate::metrics::Metrics;
 use crate::respond::{cors_preflight, Reply};
+use crate::audit::CallFacts;
+use crate::security::{access_key_of, Connection, RequestContext, Security};
 use crate::service::Service;
 use crate::ServerConfig;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request};
 use axum::response::Response;
-use riffle_protocol::{decode_request, Decoded, HttpRequestView, ServiceSpec, WireResponse};
+use riffle_audit::AuditLog;
+use riffle_auth::sigv4::SignedRequest;
+use riffle_protocol::{decode_request_with, Decoded, HttpRequestView, ServiceSpec, WireResponse};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,12 +26,20 @@ pub struct AppState {
     specs: Arc<[&'static ServiceSpec]>,
     cfg: Arc<ServerConfig>,
     pub(crate) metrics: Arc<Metrics>,
+    security: Arc<Security>,
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl AppState {
     pub fn new(services: Vec<Arc<dyn Service>>, cfg: ServerConfig) -> Self {
         let specs: Vec<&'static ServiceSpec> = services.iter().map(|s| s.spec()).collect();
+        let security = cfg
+            .security
+            .clone()
+            .unwrap_or_else(|| Arc::new(Security::open("us-east-1", "000000000000")));
         AppState {
+            security,
+            audit: cfg.audit.clone(),
             metrics: Arc::new(Metrics::new(&services)),
             services: services.into(),
             specs: specs.into(),
@@ -81,20 +93,84 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
         query: parts.uri.query(),
         body: &body,
     };
-    match decode_request(&view, &state.specs) {
+    let security = &state.security;
+    let (decoded, who) = decode_request_with(&view, &state.specs, |spec, _op| {
+        if security.mode() == crate::security::AuthMode::Open {
+            return Ok(security.open_caller(view.authorization, view.query));
+        }
+        let headers: Vec<(&str, &[u8])> = parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+            .collect();
+        let signed = SignedRequest {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &headers,
+            body: &body,
+        };
+        security.authenticate(&signed, spec.iam_prefix)
+    });
+    match decoded {
         Decoded::Reply(resp) => {
             // Refused by the core; counted under the operation it named, if any.
-            let op = riffle_protocol::resolve_target(view.target, &state.specs)
-                .2
-                .map(|(spec, op)| (spec.iam_prefix, op.name));
-            finish(&state, Reply::wire(resp), op, &request_id, origin, started)
+            let named = riffle_protocol::resolve_target(view.target, &state.specs).2;
+            let message = state
+                .audit
+                .as_ref()
+                .and(named)
+                .and_then(|_| error_message(&resp.body));
+            let mut reply = Reply::wire(resp);
+            reply.error_message = message;
+            if let (Some(log), Some((spec, op))) = (&state.audit, named) {
+                let conn = connection(&parts);
+                let facts = CallFacts {
+                    spec,
+                    op,
+                    request_id: &request_id,
+                    ctx: None,
+                    access_key_id: access_key_of(view.authorization, view.query),
+                    conn: &conn,
+                    params: None,
+                };
+                crate::audit::record(log, security.account_id(), security.region(), facts, &reply)
+                    .await;
+            }
+            let op = named.map(|(spec, op)| (spec.iam_prefix, op.name));
+            finish(&state, reply, op, &request_id, origin, started)
         }
         Decoded::Call(call) => {
             let (spec, op) = (call.service, call.op);
+            let Some(who) = who else {
+                let reply = Reply::error(call.format, &riffle_model::ApiError::internal());
+                return finish(&state, reply, None, &request_id, origin, started);
+            };
+            let conn = connection(&parts);
+            let ctx = Arc::new(RequestContext::new(
+                request_id.clone(),
+                who,
+                conn.clone(),
+                security.clone(),
+            ));
+            let params = state.audit.as_ref().map(|_| call.fields.audit_json());
             let reply = match state.service_for(spec) {
-                Some(service) => service.call(call).await,
+                Some(service) => service.call(call, ctx.clone()).await,
                 None => Reply::error(call.format, &riffle_model::ApiError::internal()),
             };
+            if let Some(log) = &state.audit {
+                let facts = CallFacts {
+                    spec,
+                    op,
+                    request_id: &request_id,
+                    ctx: Some(&ctx),
+                    access_key_id: None,
+                    conn: &conn,
+                    params,
+                };
+                crate::audit::record(log, security.account_id(), security.region(), facts, &reply)
+                    .await;
+            }
             finish(
                 &state,
                 reply,
@@ -161,6 +237,25 @@ fn finish(
         .metrics
         .request(service, op, reply.status, reply.error_code, started);
     reply.into_response(request_id, origin)
+}
+
+/// How the request arrived: peer address and transport, from the listen layer.
+fn connection(parts: &axum::http::request::Parts) -> Connection {
+    Connection {
+        source_ip: None,
+        secure: false,
+        user_agent: header(&parts.headers, "user-agent").map(str::to_string),
+        tls: None,
+    }
+}
+
+/// The `message` of a rendered JSON error body (for the audit trail).
+fn error_message(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("message")
+        .or_else(|| v.get("Message"))
+        .and_then(|m| m.as_str())
+        .map(str::to_string)
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -3,17 +3,20 @@
 //! against every service's table and routed by its `X-Amz-Target` prefix to
 //! that [`Service`]; responses are built in one place (`respond`).
 
+mod audit;
 mod edge;
 pub mod kinesis;
 mod listen;
 mod metrics;
 mod observe;
 mod respond;
+mod security;
 mod service;
 
 pub use edge::AppState;
 pub use kinesis::KinesisService;
 pub use respond::Reply;
+pub use security::{Access, AuthMode, RequestContext, Security};
 pub use service::{BoxFuture, Service};
 
 use std::future::Future;
@@ -40,6 +43,10 @@ pub struct ServerConfig {
     /// A request body must arrive in full within this after its head, else
     /// 408. `None`: no limit.
     pub body_timeout: Option<Duration>,
+    /// Authentication and authorization; `None` is open mode.
+    pub security: Option<Arc<Security>>,
+    /// The audit trail every call is recorded in; `None`: no trail.
+    pub audit: Option<Arc<riffle_audit::AuditLog>>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +58,8 @@ impl Default for ServerConfig {
             header_read_timeout: Some(Duration::from_secs(10)),
             idle_timeout: Some(Duration::from_secs(120)),
             body_timeout: Some(Duration::from_secs(60)),
+            security: None,
+            audit: None,
         }
     }
 }
@@ -85,7 +94,14 @@ pub async fn serve(
     };
     let result = listen::serve(listener, app, metrics, &cfg, shutdown).await;
     maintenance.abort();
-    let _ = tokio::task::spawn_blocking(move || services.iter().for_each(|s| s.flush())).await;
+    let audit = cfg.audit.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        services.iter().for_each(|s| s.flush());
+        if let Some(Err(e)) = audit.map(|a| a.flush()) {
+            tracing::error!(error = %e, "audit trail not flushed at shutdown");
+        }
+    })
+    .await;
     result
 }
 

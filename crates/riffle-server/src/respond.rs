@@ -21,6 +21,9 @@ pub struct Reply {
     pub body: Body,
     /// The AWS error code (`__type`) when this is an error.
     pub error_code: Option<&'static str>,
+    /// The error's message, when the reply was built from an [`ApiError`]
+    /// (for the audit trail's `errorMessage`).
+    pub error_message: Option<String>,
     /// The resource the request named (stream, delivery stream), for the
     /// debug request log; filled only when debug logging is on.
     pub resource: Option<String>,
@@ -33,6 +36,7 @@ impl Reply {
             status: resp.status,
             content_type: resp.content_type,
             error_code: resp.error_code,
+            error_message: None,
             body: Body::from(resp.body),
             resource: None,
         }
@@ -40,7 +44,9 @@ impl Reply {
 
     /// An AWS error in the request's format.
     pub fn error(format: Format, err: &ApiError) -> Reply {
-        Reply::wire(encode_error(format, err))
+        let mut reply = Reply::wire(encode_error(format, err));
+        reply.error_message = err.message.clone();
+        reply
     }
 
     /// A successful response whose body is produced as it is sent
@@ -51,6 +57,7 @@ impl Reply {
             content_type: Some(content_type),
             body,
             error_code: None,
+            error_message: None,
             resource: None,
         }
     }

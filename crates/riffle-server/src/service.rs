@@ -3,10 +3,12 @@
 //! the accepted call to the one service whose table it matched.
 
 use crate::respond::Reply;
+use crate::security::RequestContext;
 use prometheus_client::collector::Collector;
 use riffle_protocol::{Call, ServiceSpec};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -17,8 +19,10 @@ pub trait Service: Send + Sync + 'static {
     /// The protocol table: target prefix, operations, schemas, IAM actions.
     fn spec(&self) -> &'static ServiceSpec;
 
-    /// Runs an accepted call and answers it (errors in the call's format).
-    fn call<'s>(&'s self, call: Call<'_>) -> BoxFuture<'s, Reply>;
+    /// Authorizes and runs an accepted call and answers it (errors in the
+    /// call's format). `ctx` names the authenticated caller; the service asks
+    /// it to authorize each resource the call touches before acting.
+    fn call<'s>(&'s self, call: Call<'_>, ctx: Arc<RequestContext>) -> BoxFuture<'s, Reply>;
 
     /// Blocking check for `/health/ready`; `Err` says why the service cannot serve.
     fn check_ready(&self) -> Result<(), String> {

@@ -5,7 +5,7 @@
 
 use riffle_protocol::schema::{req, Con, Member, Ty};
 use riffle_protocol::{Call, EventKind, OperationSpec, ServiceSpec, JSON_CONTENT_TYPE};
-use riffle_server::{BoxFuture, KinesisService, Reply, ServerConfig, Service};
+use riffle_server::{BoxFuture, KinesisService, Reply, RequestContext, ServerConfig, Service};
 use riffle_streams::{Engine, EngineConfig};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -38,7 +38,7 @@ impl Service for Echo {
     fn spec(&self) -> &'static ServiceSpec {
         &ECHO
     }
-    fn call<'s>(&'s self, mut call: Call<'_>) -> BoxFuture<'s, Reply> {
+    fn call<'s>(&'s self, mut call: Call<'_>, _ctx: Arc<RequestContext>) -> BoxFuture<'s, Reply> {
         let name = call.fields.string("Name").unwrap_or_default();
         let format = call.format;
         Box::pin(async move {

@@ -2,12 +2,14 @@
 //! protocol table's call, runs it on the `riffle-streams` engine, and maps
 //! domain errors to AWS errors (`errors.rs`, the only place that happens).
 
+mod authorize;
 mod errors;
 mod metrics;
 mod streamed;
 mod subscribe;
 
 use crate::respond::Reply;
+use crate::security::RequestContext;
 use crate::service::{BoxFuture, Service};
 use errors::to_api_error;
 use parking_lot::Mutex;
@@ -67,12 +69,15 @@ impl Service for KinesisService {
         &kinesis::SERVICE
     }
 
-    fn call<'s>(&'s self, call: Call<'_>) -> BoxFuture<'s, Reply> {
-        let format = call.format;
-        match kinesis::build_call(call) {
-            Some((_, input)) => Box::pin(self.run(format, input)),
-            None => Box::pin(async move { Reply::error(format, &ApiError::internal()) }),
+    fn call<'s>(&'s self, call: Call<'_>, ctx: Arc<RequestContext>) -> BoxFuture<'s, Reply> {
+        let (format, op) = (call.format, call.op);
+        let Some((_, input)) = kinesis::build_call(call) else {
+            return Box::pin(async move { Reply::error(format, &ApiError::internal()) });
+        };
+        if let Err(e) = authorize::authorize(&self.engine, &ctx, op, &input) {
+            return Box::pin(async move { Reply::error(format, &e) });
         }
+        Box::pin(self.run(format, input))
     }
 
     fn check_ready(&self) -> Result<(), String> {
