@@ -41,7 +41,7 @@ pub struct Matched {
     /// Index in the policy's `Statement` list.
     pub statement: usize,
     pub sid: Option<String>,
-    /// The statement as written.
+    /// The statement's JSON (keys sorted).
     pub json: String,
 }
 

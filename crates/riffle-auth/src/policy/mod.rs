@@ -90,7 +90,7 @@ pub struct Policy {
 pub struct Statement {
     pub sid: Option<String>,
     pub effect: StatementEffect,
-    /// The statement as written, for the simulator and diagnostics.
+    /// The statement's JSON (keys sorted), for the simulator and diagnostics.
     pub json: String,
     actions: Vec<Vec<Tok>>,
     not_action: bool,
