@@ -1,1 +1,0 @@
-//! IAM policy evaluation (to be built).
