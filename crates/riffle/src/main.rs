@@ -1,5 +1,6 @@
 //! `riffle`: a durable, self-hosted Amazon Kinesis Data Streams server.
 
+mod audit_cmd;
 mod bench;
 mod config;
 
@@ -38,6 +39,8 @@ enum Command {
     Config,
     // About and long help come from `BenchArgs`' doc comment.
     Bench(bench::BenchArgs),
+    // About and long help come from `AuditArgs`' doc comment.
+    Audit(audit_cmd::AuditArgs),
 }
 
 fn main() -> Result<()> {
@@ -49,6 +52,7 @@ fn main() -> Result<()> {
         }
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Bench(args)) => bench::main(args),
+        Some(Command::Audit(args)) => audit_cmd::main(args),
         None => serve(cli.serve),
     }
 }
