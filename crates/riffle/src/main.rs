@@ -1,5 +1,6 @@
 //! `riffle`: a durable, self-hosted Amazon Kinesis Data Streams server.
 
+mod audit_cmd;
 mod bench;
 mod config;
 mod policy_cmd;
@@ -41,6 +42,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// IAM policy tools: `riffle policy simulate`.
     Policy(policy_cmd::PolicyArgs),
+    // About and long help come from `AuditArgs`' doc comment.
+    Audit(audit_cmd::AuditArgs),
 }
 
 fn main() -> Result<()> {
@@ -53,6 +56,7 @@ fn main() -> Result<()> {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Bench(args)) => bench::main(args),
         Some(Command::Policy(args)) => std::process::exit(policy_cmd::main(args)),
+        Some(Command::Audit(args)) => audit_cmd::main(args),
         None => serve(cli.serve),
     }
 }
