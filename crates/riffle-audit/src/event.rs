@@ -73,6 +73,10 @@ pub struct AuditEvent {
     pub event_category: EventCategory,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_details: Option<TlsDetails>,
+    /// CloudTrail's free-form `additionalEventData`; Riffle's audit mode
+    /// notes here what enforce mode would have refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_event_data: Option<Value>,
 }
 
 /// `userIdentity`: who made the call. `kind` is CloudTrail's `type`
@@ -192,6 +196,7 @@ impl AuditEvent {
             vpc_endpoint_id: None,
             event_category: category,
             tls_details: None,
+            additional_event_data: None,
         }
     }
 
