@@ -279,7 +279,7 @@ struct Session {
 }
 
 /// The principals, credentials and identity policies of one account.
-#[derive(Debug)]
+/// (`Debug` shows names and counts, never secrets.)
 pub struct AuthConfig {
     account_id: String,
     region: Option<String>,
@@ -397,6 +397,20 @@ impl AuthConfig {
         out.extend(self.users.values().map(|u| u.principal.clone()));
         out.extend(self.sessions.iter().map(|s| s.principal.clone()));
         out
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("account_id", &self.account_id)
+            .field("region", &self.region)
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("groups", &self.groups.keys().collect::<Vec<_>>())
+            .field("roles", &self.roles.keys().collect::<Vec<_>>())
+            .field("sessions", &self.sessions.len())
+            .field("access_keys", &self.credentials.len())
+            .finish()
     }
 }
 

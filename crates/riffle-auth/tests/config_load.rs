@@ -105,6 +105,11 @@ policy = '{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kinesi
     assert_eq!(p.tags.get("team").map(String::as_str), Some("red"));
     assert_eq!(cfg.credential("AKIAALICE2").unwrap().principal.arn, p.arn);
     assert!(cfg.credential("AKIANOPE").is_none());
+    let debug = format!("{cfg:?}");
+    assert!(
+        debug.contains("alice") && !debug.contains("s1\"") && !debug.contains("root-secret"),
+        "{debug}"
+    );
 
     let names: Vec<(String, PolicyKind)> = cfg
         .identity_policies(&p)
