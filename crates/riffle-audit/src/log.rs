@@ -7,7 +7,9 @@
 //! journal (`<dir>/journal/<name>.jsonl`, one event per line). Every
 //! `rotate_every`, and at open for journals a crash left behind, the journal
 //! becomes `<dir>/AWSLogs/…/<name>.json.gz` (temp file, fsync, rename, fsync
-//! directories) and is then deleted. The final name is fixed when the
+//! directories) and is then deleted. A second thread does that compression
+//! and retention, so a large rotation never delays acknowledgements: the
+//! writer only fsyncs the closed journal and hands it over. The final name is fixed when the
 //! journal is created, so a crash between the rename and the delete is
 //! recognised and never yields a second copy.
 
@@ -168,8 +170,17 @@ impl AuditLog {
         let (tx, rx) = mpsc::channel();
         let dir = cfg.dir.clone();
         let data_events = cfg.data_events;
+        let (jobs, job_rx) = mpsc::channel();
+        let finalizer = {
+            let (fcfg, fcounters) = (cfg.clone(), counters.clone());
+            std::thread::Builder::new()
+                .name("riffle-audit-rotate".into())
+                .spawn(move || run_finalizer(fcfg, fcounters, job_rx))
+                .map_err(|e| AuditError::io(&cfg.dir, e))?
+        };
         let writer = Writer {
             next_maintenance: Instant::now() + cfg.rotate_every,
+            finalizer: Some((jobs, finalizer)),
             cfg,
             counters: counters.clone(),
             queued_data: queued_data.clone(),
@@ -309,6 +320,45 @@ struct Writer {
     /// When the oldest data event not yet fsynced was written.
     unsynced_data: Option<(Instant, u64)>,
     next_maintenance: Instant,
+    /// The finalizer thread: closed journals go to it.
+    finalizer: Option<(mpsc::Sender<Job>, JoinHandle<()>)>,
+}
+
+/// Work for the finalizer thread.
+enum Job {
+    /// Finalize this closed journal (if any), apply retention, then answer.
+    Rotate(Option<FileName>, Option<mpsc::Sender<Reply>>),
+    /// Retry journals abandoned after an error, and apply retention.
+    Maintain(Vec<FileName>),
+}
+
+/// The finalizer thread's loop; ends when the writer drops its sender.
+fn run_finalizer(cfg: AuditConfig, counters: Arc<Counters>, rx: mpsc::Receiver<Job>) {
+    let finalize_logged = |name: &FileName| {
+        let r = finalize(&cfg.dir, name, &counters);
+        if let Err(e) = &r {
+            bump(&counters.write_errors, 1);
+            tracing::error!(error = %e, "finalizing an audit journal failed; retried later");
+        }
+        r
+    };
+    for job in rx {
+        match job {
+            Job::Rotate(name, reply) => {
+                let r = name.as_ref().map_or(Ok(()), finalize_logged);
+                apply_retention(&cfg, &counters);
+                if let Some(tx) = reply {
+                    let _ = tx.send(r.map_err(|e| e.to_string()));
+                }
+            }
+            Job::Maintain(stranded) => {
+                for name in &stranded {
+                    let _ = finalize_logged(name);
+                }
+                apply_retention(&cfg, &counters);
+            }
+        }
+    }
 }
 
 /// Bounds one group commit so a flood of data events cannot starve acks.
@@ -406,10 +456,12 @@ impl Writer {
                 Msg::Flush(tx) => {
                     let _ = tx.send(reply.clone());
                 }
-                Msg::Rotate(tx) => {
-                    let r = self.rotate().map_err(|e| e.to_string());
-                    let _ = tx.send(reply.clone().and(r));
-                }
+                Msg::Rotate(tx) => match &reply {
+                    Ok(()) => self.rotate(Some(tx)),
+                    Err(e) => {
+                        let _ = tx.send(Err(e.clone()));
+                    }
+                },
                 Msg::Shutdown => stop = true,
                 Msg::Event { .. } => {}
             }
@@ -434,14 +486,11 @@ impl Writer {
             .as_ref()
             .is_some_and(|j| now >= j.opened + self.cfg.rotate_every)
         {
-            if let Err(e) = self.rotate() {
-                tracing::error!(error = %e, "audit rotation failed");
-            }
+            self.rotate(None);
         }
         if now >= self.next_maintenance {
             self.next_maintenance = now + self.cfg.rotate_every;
-            self.retry_stranded();
-            apply_retention(&self.cfg, &self.counters);
+            self.maintain();
         }
     }
 
@@ -513,44 +562,66 @@ impl Writer {
         self.unsynced_data = None;
     }
 
-    fn rotate(&mut self) -> Result<(), AuditError> {
-        let result = match self.journal.take() {
+    /// Closes the open journal (fsynced, so its data events are durable
+    /// now rather than after the compression) and hands it to the finalizer
+    /// thread, which answers `reply` when the `.json.gz` is in place.
+    fn rotate(&mut self, reply: Option<mpsc::Sender<Reply>>) {
+        let name = match self.journal.take() {
             Some(journal) => {
-                drop(journal.file);
-                let r = finalize(&self.cfg.dir, &journal.name, &self.counters);
-                if r.is_ok() {
-                    // The .json.gz was fsynced: pending data events are durable.
-                    self.mark_data_durable();
-                } else {
-                    bump(&self.counters.write_errors, 1);
-                    self.unsynced_data = None;
-                }
-                r
-            }
-            None => Ok(()),
-        };
-        apply_retention(&self.cfg, &self.counters);
-        result
-    }
-
-    /// Journals abandoned after an error (none in normal operation).
-    fn retry_stranded(&mut self) {
-        let current = self.journal.as_ref().map(|j| j.name.clone());
-        match journals(&self.cfg.dir) {
-            Ok(names) => {
-                for name in names.into_iter().filter(|n| Some(n) != current.as_ref()) {
-                    if let Err(e) = finalize(&self.cfg.dir, &name, &self.counters) {
-                        tracing::error!(error = %e, "finalizing an abandoned audit journal failed");
+                match journal.file.sync_data() {
+                    Ok(()) => {
+                        bump(&self.counters.journal_fsyncs, 1);
+                        self.mark_data_durable();
+                    }
+                    Err(e) => {
+                        // The finalizer keeps whatever lines are intact.
+                        bump(&self.counters.write_errors, 1);
+                        self.unsynced_data = None;
+                        tracing::error!(error = %e, "audit journal fsync failed at rotation");
                     }
                 }
+                Some(journal.name)
             }
-            Err(e) => tracing::error!(error = %e, "listing audit journals failed"),
+            None => None,
+        };
+        self.send_job(Job::Rotate(name, reply));
+    }
+
+    /// Journals abandoned after an error (none in normal operation), for the
+    /// finalizer to retry; it also applies retention.
+    fn maintain(&mut self) {
+        let current = self.journal.as_ref().map(|j| j.name.clone());
+        let stranded = match journals(&self.cfg.dir) {
+            Ok(names) => names
+                .into_iter()
+                .filter(|n| Some(n) != current.as_ref())
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "listing audit journals failed");
+                Vec::new()
+            }
+        };
+        self.send_job(Job::Maintain(stranded));
+    }
+
+    fn send_job(&mut self, job: Job) {
+        let sent = match &self.finalizer {
+            Some((tx, _)) => tx.send(job).map_err(|e| e.0),
+            None => Err(job),
+        };
+        if let Err(Job::Rotate(_, Some(reply))) = sent {
+            let _ = reply.send(Err(AuditError::Closed.to_string()));
         }
     }
 
+    /// Finalizes the open journal and waits for the finalizer to finish.
     fn shutdown(&mut self) {
-        if let Err(e) = self.rotate() {
-            tracing::error!(error = %e, "finalizing the audit journal at shutdown failed");
+        self.rotate(None);
+        if let Some((tx, thread)) = self.finalizer.take() {
+            drop(tx);
+            if thread.join().is_err() {
+                tracing::error!("audit finalizer thread panicked");
+            }
         }
     }
 }
@@ -577,7 +648,12 @@ fn finalize(root: &Path, name: &FileName, counters: &Counters) -> Result<(), Aud
     let fpath = name.final_path(root);
     let jdir = root.join(JOURNAL_DIR);
     if !fpath.exists() {
-        let raw = std::fs::read(&jpath).map_err(|e| AuditError::io(&jpath, e))?;
+        let raw = match std::fs::read(&jpath) {
+            Ok(raw) => raw,
+            // Already finalized (a retry queued behind its rotation).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(AuditError::io(&jpath, e)),
+        };
         let mut records: Vec<&[u8]> = Vec::new();
         for line in raw.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() {
@@ -591,8 +667,11 @@ fn finalize(root: &Path, name: &FileName, counters: &Counters) -> Result<(), Aud
             bump(&counters.files_written, 1);
         }
     }
-    std::fs::remove_file(&jpath).map_err(|e| AuditError::io(&jpath, e))?;
-    sync_dir(&jdir)
+    match std::fs::remove_file(&jpath) {
+        Ok(()) => sync_dir(&jdir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(AuditError::io(&jpath, e)),
+    }
 }
 
 /// Writes `{"Records":[…]}` gzip-compressed, atomically and durably.
