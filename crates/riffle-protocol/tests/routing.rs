@@ -236,7 +236,10 @@ fn audit_parameters_keep_names_and_leave_out_record_payloads() {
     let Decoded::Call(call) = decode_request(&v, SERVICES) else {
         panic!("refused")
     };
-    assert_eq!(call.fields.audit_json(), serde_json::json!({"StreamName":"s"}));
+    assert_eq!(
+        call.fields.audit_json(),
+        serde_json::json!({"StreamName":"s"})
+    );
     let body = br#"{"StreamName":"s","Tags":{"team":"a"},"ShardCount":2}"#;
     let v = view("Kinesis_20131202.CreateStream", ct, body);
     let Decoded::Call(call) = decode_request(&v, SERVICES) else {

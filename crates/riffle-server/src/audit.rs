@@ -3,10 +3,12 @@
 //! event is durable before its response is sent; data events are
 //! group-committed within the trail's window.
 
-use crate::respond::Reply;
 use crate::security::{Connection, RequestContext};
 use chrono::Utc;
-use riffle_audit::{AuditEvent, AuditLog, EventCategory, Resource, SessionAttributes, SessionContext, SessionIssuer, UserIdentity};
+use riffle_audit::{
+    AuditEvent, AuditLog, EventCategory, Resource, SessionAttributes, SessionContext,
+    SessionIssuer, UserIdentity,
+};
 use riffle_auth::{Principal, PrincipalKind};
 use riffle_protocol::{EventKind, OperationSpec, ServiceSpec};
 use std::sync::Arc;
@@ -28,7 +30,13 @@ pub(crate) struct CallFacts<'a> {
 
 /// Records one answered call. Failures to write are logged, never answered
 /// to the client (the call already happened).
-pub(crate) async fn record(log: &AuditLog, account_id: &str, region: &str, call: CallFacts<'_>, reply: &Reply) {
+pub(crate) async fn record(
+    log: &AuditLog,
+    account_id: &str,
+    region: &str,
+    call: CallFacts<'_>,
+    error: (Option<&'static str>, Option<String>),
+) {
     let category = match call.op.event {
         EventKind::Management => EventCategory::Management,
         EventKind::Data => EventCategory::Data,
@@ -60,8 +68,8 @@ pub(crate) async fn record(log: &AuditLog, account_id: &str, region: &str, call:
         .as_ref()
         .map(|p| riffle_audit::request_parameters(p, &[]))
         .unwrap_or(serde_json::Value::Null);
-    ev.error_code = reply.error_code.map(str::to_string);
-    ev.error_message = reply.error_message.clone();
+    ev.error_code = error.0.map(str::to_string);
+    ev.error_message = error.0.and(error.1);
     ev.request_id = call.request_id.to_string();
     ev.read_only = call.op.read_only;
     ev.recipient_account_id = account_id.to_string();

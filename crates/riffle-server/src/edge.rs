@@ -2,9 +2,9 @@
 //! decode against every service's table, hand the call to its service,
 //! count and log it, and add AWS's headers.
 
+use crate::audit::CallFacts;
 use crate::metrics::Metrics;
 use crate::respond::{cors_preflight, Reply};
-use crate::audit::CallFacts;
 use crate::security::{access_key_of, Connection, RequestContext, Security};
 use crate::service::Service;
 use crate::ServerConfig;
@@ -134,7 +134,8 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
                     conn: &conn,
                     params: None,
                 };
-                crate::audit::record(log, security.account_id(), security.region(), facts, &reply)
+                let error = (reply.error_code, reply.error_message.clone());
+                crate::audit::record(log, security.account_id(), security.region(), facts, error)
                     .await;
             }
             let op = named.map(|(spec, op)| (spec.iam_prefix, op.name));
@@ -168,7 +169,8 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
                     conn: &conn,
                     params,
                 };
-                crate::audit::record(log, security.account_id(), security.region(), facts, &reply)
+                let error = (reply.error_code, reply.error_message.clone());
+                crate::audit::record(log, security.account_id(), security.region(), facts, error)
                     .await;
             }
             finish(

@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Limits and behaviour of the HTTP edge.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Larger request bodies get HTTP 413. PutRecords carries up to 10 MiB of
     /// data, which is ~13.4 MiB once base64-encoded in JSON.
@@ -47,6 +47,18 @@ pub struct ServerConfig {
     pub security: Option<Arc<Security>>,
     /// The audit trail every call is recorded in; `None`: no trail.
     pub audit: Option<Arc<riffle_audit::AuditLog>>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("max_connections", &self.max_connections)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("security", &self.security)
+            .field("audit", &self.audit.as_ref().map(|a| a.dir().to_path_buf()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ServerConfig {

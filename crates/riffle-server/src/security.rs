@@ -134,7 +134,11 @@ impl Security {
 
     /// The caller of an open-mode request: the account's root, with the
     /// access key the request named (for the audit trail).
-    pub(crate) fn open_caller(&self, authorization: Option<&str>, query: Option<&str>) -> Authenticated {
+    pub(crate) fn open_caller(
+        &self,
+        authorization: Option<&str>,
+        query: Option<&str>,
+    ) -> Authenticated {
         Authenticated {
             principal: Arc::new(self.root()),
             access_key_id: access_key_of(authorization, query),
@@ -372,7 +376,11 @@ impl RequestContext {
             resource: access.resource,
             context: &context,
         };
-        let decision = policy::evaluate(&identity, resource_policy.as_ref().map(|p| (p, owner)), &req);
+        let decision = policy::evaluate(
+            &identity,
+            resource_policy.as_ref().map(|p| (p, owner)),
+            &req,
+        );
         if decision.effect == Effect::Allow {
             return Ok(());
         }

@@ -148,7 +148,12 @@ fn client_with(
 }
 
 fn admin(s: &Secured) -> Client {
-    client_as(&s.server.endpoint(), "AKIAADMIN00000000001", "admin-secret", None)
+    client_as(
+        &s.server.endpoint(),
+        "AKIAADMIN00000000001",
+        "admin-secret",
+        None,
+    )
 }
 
 async fn create(c: &Client, name: &str) {
@@ -183,7 +188,14 @@ async fn rust_sdk_signing_matrix() {
         ("UnrecognizedClientException".into(), BAD_TOKEN.into())
     );
     // Wrong region.
-    let c = client_with(&ep, "AKIAADMIN00000000001", "admin-secret", None, "us-west-1", None);
+    let c = client_with(
+        &ep,
+        "AKIAADMIN00000000001",
+        "admin-secret",
+        None,
+        "us-west-1",
+        None,
+    );
     assert_eq!(
         err(c.list_streams().send().await),
         (
@@ -192,27 +204,62 @@ async fn rust_sdk_signing_matrix() {
         )
     );
     // A date 6 minutes off, either way.
-    for (offset, prefix) in [(-360, "Signature expired: "), (360, "Signature not yet current: ")] {
-        let c = client_with(&ep, "AKIAADMIN00000000001", "admin-secret", None, "us-east-1", Some(offset));
+    for (offset, prefix) in [
+        (-360, "Signature expired: "),
+        (360, "Signature not yet current: "),
+    ] {
+        let c = client_with(
+            &ep,
+            "AKIAADMIN00000000001",
+            "admin-secret",
+            None,
+            "us-east-1",
+            Some(offset),
+        );
         let (code, message) = err(c.list_streams().send().await);
         assert_eq!(code, "InvalidSignatureException");
         assert!(message.starts_with(prefix), "{message}");
         assert!(message.ends_with(" 5 min.)"), "{message}");
     }
     // Session tokens: valid, expired, missing, wrong.
-    let c = client_as(&ep, "ASIAWORKER0000000001", "worker-secret", Some(TEMP_TOKEN));
+    let c = client_as(
+        &ep,
+        "ASIAWORKER0000000001",
+        "worker-secret",
+        Some(TEMP_TOKEN),
+    );
     c.list_streams().send().await.unwrap();
-    let c = client_as(&ep, "ASIAOLD0000000000001", "old-secret", Some(EXPIRED_TOKEN));
+    let c = client_as(
+        &ep,
+        "ASIAOLD0000000000001",
+        "old-secret",
+        Some(EXPIRED_TOKEN),
+    );
     assert_eq!(
         err(c.list_streams().send().await),
         ("ExpiredTokenException".into(), EXPIRED.into())
     );
     let c = client_as(&ep, "ASIAWORKER0000000001", "worker-secret", None);
-    assert_eq!(err(c.list_streams().send().await).0, "UnrecognizedClientException");
+    assert_eq!(
+        err(c.list_streams().send().await).0,
+        "UnrecognizedClientException"
+    );
     let c = client_as(&ep, "ASIAWORKER0000000001", "worker-secret", Some("forged"));
-    assert_eq!(err(c.list_streams().send().await).0, "UnrecognizedClientException");
+    assert_eq!(
+        err(c.list_streams().send().await).0,
+        "UnrecognizedClientException"
+    );
     // The role session may only list.
-    let (code, message) = err(c_describe(&client_as(&ep, "ASIAWORKER0000000001", "worker-secret", Some(TEMP_TOKEN)), "x").await);
+    let (code, message) = err(c_describe(
+        &client_as(
+            &ep,
+            "ASIAWORKER0000000001",
+            "worker-secret",
+            Some(TEMP_TOKEN),
+        ),
+        "x",
+    )
+    .await);
     assert_eq!(code, "AccessDeniedException");
     assert_eq!(
         message,
@@ -228,7 +275,9 @@ async fn c_describe(
     name: &str,
 ) -> Result<
     aws_sdk_kinesis::operation::describe_stream_summary::DescribeStreamSummaryOutput,
-    aws_sdk_kinesis::error::SdkError<aws_sdk_kinesis::operation::describe_stream_summary::DescribeStreamSummaryError>,
+    aws_sdk_kinesis::error::SdkError<
+        aws_sdk_kinesis::operation::describe_stream_summary::DescribeStreamSummaryError,
+    >,
 > {
     c.describe_stream_summary().stream_name(name).send().await
 }
@@ -273,7 +322,12 @@ async fn policy_matrix_call_by_call() {
         err(put(p.clone(), "orders-secret").await),
         (
             "AccessDeniedException".into(),
-            denied("producer", "kinesis:PutRecord", &stream("orders-secret"), true)
+            denied(
+                "producer",
+                "kinesis:PutRecord",
+                &stream("orders-secret"),
+                true
+            )
         )
     );
     assert_eq!(
@@ -286,23 +340,38 @@ async fn policy_matrix_call_by_call() {
     // NotAction: everything but writes.
     let r = as_user("reader", "AKIAREADER0000000001");
     c_describe(&r, "orders").await.unwrap();
-    assert_eq!(err(put(r.clone(), "orders").await).0, "AccessDeniedException");
+    assert_eq!(
+        err(put(r.clone(), "orders").await).0,
+        "AccessDeniedException"
+    );
     // NotResource.
     let n = as_user("notres", "AKIANOTRES0000000001");
     c_describe(&n, "orders").await.unwrap();
-    assert_eq!(err(c_describe(&n, "orders-secret").await).0, "AccessDeniedException");
+    assert_eq!(
+        err(c_describe(&n, "orders-secret").await).0,
+        "AccessDeniedException"
+    );
     // A policy variable: bob may touch bob-* only.
     let b = as_user("bob", "AKIABOB0000000000001");
     put(b.clone(), "bob-1").await.unwrap();
-    assert_eq!(err(put(b.clone(), "alice-1").await).0, "AccessDeniedException");
+    assert_eq!(
+        err(put(b.clone(), "alice-1").await).0,
+        "AccessDeniedException"
+    );
     // A tag condition on the resource.
     let t = as_user("tagged", "AKIATAGGED0000000001");
     c_describe(&t, "orders").await.unwrap();
-    assert_eq!(err(c_describe(&t, "bob-1").await).0, "AccessDeniedException");
+    assert_eq!(
+        err(c_describe(&t, "bob-1").await).0,
+        "AccessDeniedException"
+    );
     // aws:SourceIp: the test connects from 127.0.0.1.
     let f = as_user("far", "AKIAFAR0000000000001");
     f.describe_limits().send().await.unwrap();
-    assert_eq!(err(f.list_streams().send().await).0, "AccessDeniedException");
+    assert_eq!(
+        err(f.list_streams().send().await).0,
+        "AccessDeniedException"
+    );
     // aws:SecureTransport is false over plain HTTP.
     let tl = as_user("tlsonly", "AKIATLSONLY000000001");
     assert_eq!(
@@ -314,7 +383,10 @@ async fn policy_matrix_call_by_call() {
     );
     // A resource policy lets a principal with no identity policy in.
     let o = as_user("outsider", "AKIAOUTSIDER00000001");
-    assert_eq!(err(c_describe(&o, "orders").await).0, "AccessDeniedException");
+    assert_eq!(
+        err(c_describe(&o, "orders").await).0,
+        "AccessDeniedException"
+    );
     let policy = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:user/outsider"}},"Action":"kinesis:DescribeStreamSummary","Resource":"{}"}}]}}"#,
         stream("orders")
@@ -326,7 +398,10 @@ async fn policy_matrix_call_by_call() {
         .await
         .unwrap();
     c_describe(&o, "orders").await.unwrap();
-    assert_eq!(err(c_describe(&o, "bob-1").await).0, "AccessDeniedException");
+    assert_eq!(
+        err(c_describe(&o, "bob-1").await).0,
+        "AccessDeniedException"
+    );
 }
 
 /// Runs a script's cases and returns (case → (status, type, message)).
@@ -372,7 +447,10 @@ fn matrix_args(endpoint: &str) -> Vec<String> {
 }
 
 fn check_common(c: &std::collections::BTreeMap<String, (u64, String, String)>) {
-    let get = |k: &str| c.get(k).unwrap_or_else(|| panic!("case {k} missing: {c:?}"));
+    let get = |k: &str| {
+        c.get(k)
+            .unwrap_or_else(|| panic!("case {k} missing: {c:?}"))
+    };
     assert_eq!(get("ok").0, 200);
     assert_eq!(
         get("wrong_secret"),
@@ -408,8 +486,14 @@ fn boto3_signing_matrix() {
         .expect("python3 runs");
     let c = cases(out);
     check_common(&c);
-    let get = |k: &str| c.get(k).unwrap_or_else(|| panic!("case {k} missing: {c:?}"));
-    assert_eq!(get("session_token_missing").1, "UnrecognizedClientException");
+    let get = |k: &str| {
+        c.get(k)
+            .unwrap_or_else(|| panic!("case {k} missing: {c:?}"))
+    };
+    assert_eq!(
+        get("session_token_missing").1,
+        "UnrecognizedClientException"
+    );
     assert_eq!(get("session_token_wrong").1, "UnrecognizedClientException");
     assert_eq!(
         get("wrong_service"),
@@ -421,7 +505,11 @@ fn boto3_signing_matrix() {
     );
     for case in ["date_6_min_past", "date_6_min_future"] {
         let (status, code, message) = get(case);
-        assert_eq!((*status, code.as_str()), (400, "InvalidSignatureException"), "{case}");
+        assert_eq!(
+            (*status, code.as_str()),
+            (400, "InvalidSignatureException"),
+            "{case}"
+        );
         assert!(message.starts_with("Signature "), "{case}: {message}");
     }
     assert_eq!(
@@ -451,9 +539,14 @@ fn node_sdk() -> Option<PathBuf> {
     if ok {
         Some(dir)
     } else if std::env::var_os("CI").is_some() {
-        panic!("npm ci failed in {}: the Node SDK test needs node and npm", dir.display());
+        panic!(
+            "npm ci failed in {}: the Node SDK test needs node and npm",
+            dir.display()
+        );
     } else {
-        eprintln!("NOTICE: skipping the Node SDK signing matrix: npm ci failed (no network or npm?)");
+        eprintln!(
+            "NOTICE: skipping the Node SDK signing matrix: npm ci failed (no network or npm?)"
+        );
         None
     }
 }
@@ -471,7 +564,11 @@ fn node_sdk_signing_matrix() {
     check_common(&c);
     for case in ["date_6_min_past", "date_6_min_future"] {
         let (status, code, _) = &c[case];
-        assert_eq!((*status, code.as_str()), (400, "InvalidSignatureException"), "{case}");
+        assert_eq!(
+            (*status, code.as_str()),
+            (400, "InvalidSignatureException"),
+            "{case}"
+        );
     }
 }
 
@@ -480,7 +577,12 @@ fn aws_cli_is_signed_and_checked() {
     let s = start();
     let run = |key: &str, secret: &str| {
         Command::new("aws")
-            .args(["--endpoint-url", &s.server.endpoint(), "kinesis", "list-streams"])
+            .args([
+                "--endpoint-url",
+                &s.server.endpoint(),
+                "kinesis",
+                "list-streams",
+            ])
             .env("AWS_ACCESS_KEY_ID", key)
             .env("AWS_SECRET_ACCESS_KEY", secret)
             .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -491,13 +593,20 @@ fn aws_cli_is_signed_and_checked() {
             .expect("aws runs")
     };
     let ok = run("AKIAADMIN00000000001", "admin-secret");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("StreamNames"));
     let bad = run("AKIAADMIN00000000001", "wrong");
     assert!(!bad.status.success());
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("(InvalidSignatureException)"), "{stderr}");
-    assert!(stderr.contains("does not match the signature you provided"), "{stderr}");
+    assert!(
+        stderr.contains("does not match the signature you provided"),
+        "{stderr}"
+    );
     let unknown = run("AKIANOBODY0000000001", "x");
     let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert!(stderr.contains("(UnrecognizedClientException)"), "{stderr}");
