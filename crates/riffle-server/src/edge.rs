@@ -2,10 +2,11 @@
 //! decode against every service's table, hand the call to its service,
 //! count and log it, and add AWS's headers.
 
+use crate::browser::BrowserPolicy;
 use crate::metrics::Metrics;
 use crate::respond::{cors_preflight, Reply};
 use crate::service::Service;
-use crate::ServerConfig;
+use crate::{ConnInfo, ServerConfig};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request};
@@ -22,6 +23,7 @@ pub struct AppState {
     specs: Arc<[&'static ServiceSpec]>,
     cfg: Arc<ServerConfig>,
     pub(crate) metrics: Arc<Metrics>,
+    browser: Arc<BrowserPolicy>,
 }
 
 impl AppState {
@@ -31,6 +33,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new(&services)),
             services: services.into(),
             specs: specs.into(),
+            browser: Arc::new(BrowserPolicy::new(&cfg)),
             cfg: Arc::new(cfg),
         }
     }
@@ -45,11 +48,42 @@ const NO_OPERATION: &str = "unknown";
 /// The `service` label of requests that named no known service.
 const NO_SERVICE: &str = "unknown";
 
+/// Open mode's DNS-rebinding guard: a request whose `Host` (HTTP/2:
+/// `:authority`) names neither this server nor an `--allow-host` name is
+/// answered 403 `AccessDeniedException`.
+pub(crate) fn refuse_host(state: &AppState, req: &Request<Body>) -> Option<Response> {
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let local = req.extensions().get::<ConnInfo>().map(|c| c.local);
+    if state.browser.host_allowed(host, local) {
+        return None;
+    }
+    let started = Instant::now();
+    let shown = host.map_or_else(|| "(none)".to_string(), |h| format!("{h:?}"));
+    tracing::debug!(host = shown, "refused: Host not allowed in open mode");
+    let err = riffle_model::ApiError::new(
+        "AccessDeniedException",
+        format!(
+            "Host {shown} is not allowed: in open mode (no --auth-config) this server answers only requests \
+             addressed to localhost, 127.0.0.1, [::1] or the address it listens on, so that web pages cannot \
+             reach it through DNS rebinding. Add the name with --allow-host to accept it."
+        ),
+    )
+    .with_status(403);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let reply = Reply::error(riffle_protocol::Format::Json, &err);
+    let origin = state.browser.allow_origin(req.headers());
+    Some(finish(state, reply, None, &request_id, origin, started))
+}
+
 pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let origin = parts.headers.contains_key("origin");
+    let origin = state.browser.allow_origin(&parts.headers);
 
     let body = match read_body(body, state.cfg.max_request_bytes).await {
         Some(b) => b,
@@ -64,11 +98,16 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
         }
     };
 
-    if parts.method == Method::OPTIONS && origin {
-        state
-            .metrics
-            .request(NO_SERVICE, NO_OPERATION, 200, None, started);
-        return cors_preflight(&parts.headers, &request_id);
+    if parts.method == Method::OPTIONS && parts.headers.contains_key("origin") {
+        let resp = cors_preflight(&parts.headers, &request_id, origin);
+        state.metrics.request(
+            NO_SERVICE,
+            NO_OPERATION,
+            resp.status().as_u16(),
+            None,
+            started,
+        );
+        return resp;
     }
 
     let h = &parts.headers;
@@ -143,7 +182,7 @@ fn finish(
     reply: Reply,
     op: Option<(&'static str, &'static str)>,
     request_id: &str,
-    origin: bool,
+    origin: Option<axum::http::HeaderValue>,
     started: Instant,
 ) -> Response {
     let (service, op) = op.unwrap_or((NO_SERVICE, NO_OPERATION));

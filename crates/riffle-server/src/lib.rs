@@ -1,8 +1,10 @@
-//! The HTTP edge: one port serving HTTP/1.1 and h2c for every service.
+//! The HTTP edge: one port serving HTTP/1.1 and h2c (and, with a
+//! certificate, HTTP/1.1 and HTTP/2 over TLS) for every service.
 //! Each request is decoded by the service-neutral `riffle-protocol` core
 //! against every service's table and routed by its `X-Amz-Target` prefix to
 //! that [`Service`]; responses are built in one place (`respond`).
 
+mod browser;
 mod edge;
 pub mod kinesis;
 mod listen;
@@ -10,11 +12,13 @@ mod metrics;
 mod observe;
 mod respond;
 mod service;
+mod tls;
 
 pub use edge::AppState;
 pub use kinesis::KinesisService;
 pub use respond::Reply;
 pub use service::{BoxFuture, Service};
+pub use tls::{ConnInfo, Error, TlsInfo, TlsSettings};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -40,6 +44,20 @@ pub struct ServerConfig {
     /// A request body must arrive in full within this after its head, else
     /// 408. `None`: no limit.
     pub body_timeout: Option<Duration>,
+    /// Serve TLS. Unless `require_tls`, plaintext is served on the same port
+    /// (the first byte of a connection tells which).
+    pub tls: Option<TlsSettings>,
+    /// Refuse plaintext connections (HTTP 400 naming https, then close).
+    pub require_tls: bool,
+    /// Requests must be signed (an auth configuration is loaded). `false` is
+    /// open mode: CORS only for `cors_origins` and the `Host` check, against
+    /// web pages reaching a local server.
+    pub authenticated: bool,
+    /// Open mode: origins allowed by CORS (`*` allows every origin).
+    pub cors_origins: Vec<String>,
+    /// Open mode: `Host` names accepted besides the connection's own
+    /// address, `localhost`, `127.0.0.1` and `[::1]`; `name` or `name:port`.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +69,11 @@ impl Default for ServerConfig {
             header_read_timeout: Some(Duration::from_secs(10)),
             idle_timeout: Some(Duration::from_secs(120)),
             body_timeout: Some(Duration::from_secs(60)),
+            tls: None,
+            require_tls: false,
+            authenticated: false,
+            cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
