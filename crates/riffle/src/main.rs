@@ -1,12 +1,13 @@
 //! `riffle`: a durable, self-hosted Amazon Kinesis Data Streams server.
 
 mod bench;
+mod cert_cmd;
 mod config;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use config::{Config, Fsync, LogFormat, ServeArgs, DEFAULT_CONFIG};
-use riffle_server::{KinesisService, ServerConfig, Service};
+use riffle_server::{KinesisService, ServerConfig, Service, TlsSettings};
 use riffle_streams::{Engine, EngineConfig, LogConfig, SyncPolicy};
 use std::io::Write;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ enum Command {
     Config,
     // About and long help come from `BenchArgs`' doc comment.
     Bench(bench::BenchArgs),
+    // About and long help come from `CertArgs`' doc comment.
+    Cert(cert_cmd::CertArgs),
 }
 
 fn main() -> Result<()> {
@@ -49,12 +52,14 @@ fn main() -> Result<()> {
         }
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Bench(args)) => bench::main(args),
+        Some(Command::Cert(args)) => cert_cmd::main(args),
         None => serve(cli.serve),
     }
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
     let cfg = Config::resolve(&args)?;
+    cfg.check_exposure()?;
     init_logging(cfg.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -77,6 +82,11 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn run(cfg: Config) -> Result<()> {
+    // Read before anything is opened, so a bad path fails at once.
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsSettings::from_pem_files(cert, key)?),
+        _ => None,
+    };
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
     let data_dir = std::fs::canonicalize(&cfg.data_dir)?;
@@ -128,11 +138,59 @@ async fn run(cfg: Config) -> Result<()> {
         "riffle {} - Amazon Kinesis Data Streams API",
         env!("CARGO_PKG_VERSION")
     )?;
-    writeln!(out, "  listening on http://{addr} (HTTP/1.1 and h2c)")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    match (&tls, cfg.require_tls) {
+        (None, _) => writeln!(out, "  listening on http://{addr} (HTTP/1.1 and h2c)")?,
+        (Some(_), true) => writeln!(
+            out,
+            "  listening on https://{addr} (HTTP/1.1 and HTTP/2 over TLS; plaintext refused)"
+        )?,
+        (Some(_), false) => writeln!(
+            out,
+            "  listening on https://{addr} (HTTP/1.1 and HTTP/2 over TLS; plaintext http:// on the same port)"
+        )?,
+    }
     writeln!(
         out,
-        "  metrics      http://{addr}/metrics, health at /health/live and /health/ready"
+        "  metrics      {scheme}://{addr}/metrics, health at /health/live and /health/ready"
     )?;
+    match &cfg.auth_config {
+        None => {
+            writeln!(
+                out,
+                "  auth         OPEN MODE: NO AUTHENTICATION - any client that can connect may read and write every stream"
+            )?;
+            let origins = if cfg.cors_origins.is_empty() {
+                "none".to_string()
+            } else {
+                cfg.cors_origins.join(", ")
+            };
+            let mut hosts = "localhost, 127.0.0.1, [::1], the listen address".to_string();
+            for h in &cfg.allow_hosts {
+                hosts.push_str(", ");
+                hosts.push_str(h);
+            }
+            writeln!(
+                out,
+                "  browsers     CORS origins: {origins}; Host must be one of: {hosts}"
+            )?;
+            if !addr.ip().is_loopback() {
+                writeln!(
+                    out,
+                    "  WARNING      open mode on a non-loopback address (--allow-open-network): anyone who can reach {addr} has full access"
+                )?;
+            }
+        }
+        Some(path) => writeln!(
+            out,
+            "  auth         {} ({} mode)",
+            path.display(),
+            match cfg.auth_mode {
+                config::AuthMode::Enforce => "enforce",
+                config::AuthMode::Audit => "audit",
+            }
+        )?,
+    }
     writeln!(
         out,
         "  data dir     {} ({} streams, {} shards, {} bytes; recovered in {} ms)",
@@ -168,10 +226,17 @@ async fn run(cfg: Config) -> Result<()> {
         ms(cfg.idle_timeout_ms),
         ms(cfg.body_timeout_ms)
     )?;
-    writeln!(
-        out,
-        "  try          aws --endpoint-url http://{addr} kinesis list-streams"
-    )?;
+    match &cfg.tls_cert {
+        Some(cert) => writeln!(
+            out,
+            "  try          AWS_CA_BUNDLE={} aws --endpoint-url https://{addr} kinesis list-streams",
+            cert.display()
+        )?,
+        None => writeln!(
+            out,
+            "  try          aws --endpoint-url http://{addr} kinesis list-streams"
+        )?,
+    }
     out.flush()?;
     drop(out);
 
@@ -182,6 +247,13 @@ async fn run(cfg: Config) -> Result<()> {
         header_read_timeout: millis_or_none(cfg.header_read_timeout_ms),
         idle_timeout: millis_or_none(cfg.idle_timeout_ms),
         body_timeout: millis_or_none(cfg.body_timeout_ms),
+        tls,
+        require_tls: cfg.require_tls,
+        // Turns the open-mode browser rules off; checking signatures is
+        // riffle-auth's, wired separately.
+        authenticated: cfg.auth_config.is_some(),
+        cors_origins: cfg.cors_origins.clone(),
+        allowed_hosts: cfg.allow_hosts.clone(),
     };
     let kinesis = KinesisService::new(
         engine,
