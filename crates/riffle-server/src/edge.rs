@@ -3,11 +3,12 @@
 //! count and log it, and add AWS's headers.
 
 use crate::audit::CallFacts;
+use crate::browser::BrowserPolicy;
 use crate::metrics::Metrics;
 use crate::respond::{cors_preflight, Reply};
 use crate::security::{access_key_of, Connection, RequestContext, Security};
 use crate::service::Service;
-use crate::ServerConfig;
+use crate::{ConnInfo, ServerConfig};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request};
@@ -28,6 +29,7 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     security: Arc<Security>,
     audit: Option<Arc<AuditLog>>,
+    browser: Arc<BrowserPolicy>,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new(&services)),
             services: services.into(),
             specs: specs.into(),
+            browser: Arc::new(BrowserPolicy::new(&cfg)),
             cfg: Arc::new(cfg),
         }
     }
@@ -57,11 +60,42 @@ const NO_OPERATION: &str = "unknown";
 /// The `service` label of requests that named no known service.
 const NO_SERVICE: &str = "unknown";
 
+/// Open mode's DNS-rebinding guard: a request whose `Host` (HTTP/2:
+/// `:authority`) names neither this server nor an `--allow-host` name is
+/// answered 403 `AccessDeniedException`.
+pub(crate) fn refuse_host(state: &AppState, req: &Request<Body>) -> Option<Response> {
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let local = req.extensions().get::<ConnInfo>().map(|c| c.local);
+    if state.browser.host_allowed(host, local) {
+        return None;
+    }
+    let started = Instant::now();
+    let shown = host.map_or_else(|| "(none)".to_string(), |h| format!("{h:?}"));
+    tracing::debug!(host = shown, "refused: Host not allowed in open mode");
+    let err = riffle_model::ApiError::new(
+        "AccessDeniedException",
+        format!(
+            "Host {shown} is not allowed: in open mode (no --auth-config) this server answers only requests \
+             addressed to localhost, 127.0.0.1, [::1] or the address it listens on, so that web pages cannot \
+             reach it through DNS rebinding. Add the name with --allow-host to accept it."
+        ),
+    )
+    .with_status(403);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let reply = Reply::error(riffle_protocol::Format::Json, &err);
+    let origin = state.browser.allow_origin(req.headers());
+    Some(finish(state, reply, None, &request_id, origin, started))
+}
+
 pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let origin = parts.headers.contains_key("origin");
+    let origin = state.browser.allow_origin(&parts.headers);
 
     let body = match read_body(body, state.cfg.max_request_bytes).await {
         Some(b) => b,
@@ -76,11 +110,16 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
         }
     };
 
-    if parts.method == Method::OPTIONS && origin {
-        state
-            .metrics
-            .request(NO_SERVICE, NO_OPERATION, 200, None, started);
-        return cors_preflight(&parts.headers, &request_id);
+    if parts.method == Method::OPTIONS && parts.headers.contains_key("origin") {
+        let resp = cors_preflight(&parts.headers, &request_id, origin);
+        state.metrics.request(
+            NO_SERVICE,
+            NO_OPERATION,
+            resp.status().as_u16(),
+            None,
+            started,
+        );
+        return resp;
     }
 
     let h = &parts.headers;
@@ -221,7 +260,7 @@ fn finish(
     reply: Reply,
     op: Option<(&'static str, &'static str)>,
     request_id: &str,
-    origin: bool,
+    origin: Option<axum::http::HeaderValue>,
     started: Instant,
 ) -> Response {
     let (service, op) = op.unwrap_or((NO_SERVICE, NO_OPERATION));
@@ -243,11 +282,20 @@ fn finish(
 
 /// How the request arrived: peer address and transport, from the listen layer.
 fn connection(parts: &axum::http::request::Parts) -> Connection {
+    let info = parts.extensions.get::<ConnInfo>();
+    let tls = info.and_then(|c| c.tls.as_ref());
     Connection {
-        source_ip: None,
-        secure: false,
+        source_ip: info.map(|c| c.peer.ip().to_canonical()),
+        secure: tls.is_some(),
         user_agent: header(&parts.headers, "user-agent").map(str::to_string),
-        tls: None,
+        tls: tls.map(|t| riffle_audit::TlsDetails {
+            tls_version: t.version.clone(),
+            cipher_suite: t.cipher_suite.clone(),
+            client_provided_host_header: header(&parts.headers, "host")
+                .map(str::to_string)
+                .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+                .unwrap_or_default(),
+        }),
     }
 }
 

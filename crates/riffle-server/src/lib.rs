@@ -1,9 +1,11 @@
-//! The HTTP edge: one port serving HTTP/1.1 and h2c for every service.
+//! The HTTP edge: one port serving HTTP/1.1 and h2c (and, with a
+//! certificate, HTTP/1.1 and HTTP/2 over TLS) for every service.
 //! Each request is decoded by the service-neutral `riffle-protocol` core
 //! against every service's table and routed by its `X-Amz-Target` prefix to
 //! that [`Service`]; responses are built in one place (`respond`).
 
 mod audit;
+mod browser;
 mod edge;
 pub mod kinesis;
 mod listen;
@@ -12,12 +14,14 @@ mod observe;
 mod respond;
 mod security;
 mod service;
+mod tls;
 
 pub use edge::AppState;
 pub use kinesis::KinesisService;
 pub use respond::Reply;
 pub use security::{Access, AuthMode, RequestContext, Security};
 pub use service::{BoxFuture, Service};
+pub use tls::{ConnInfo, Error, TlsInfo, TlsSettings};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -47,6 +51,20 @@ pub struct ServerConfig {
     pub security: Option<Arc<Security>>,
     /// The audit trail every call is recorded in; `None`: no trail.
     pub audit: Option<Arc<riffle_audit::AuditLog>>,
+    /// Serve TLS. Unless `require_tls`, plaintext is served on the same port
+    /// (the first byte of a connection tells which).
+    pub tls: Option<TlsSettings>,
+    /// Refuse plaintext connections (HTTP 400 naming https, then close).
+    pub require_tls: bool,
+    /// Requests must be signed (an auth configuration is loaded). `false` is
+    /// open mode: CORS only for `cors_origins` and the `Host` check, against
+    /// web pages reaching a local server.
+    pub authenticated: bool,
+    /// Open mode: origins allowed by CORS (`*` allows every origin).
+    pub cors_origins: Vec<String>,
+    /// Open mode: `Host` names accepted besides the connection's own
+    /// address, `localhost`, `127.0.0.1` and `[::1]`; `name` or `name:port`.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -72,6 +90,11 @@ impl Default for ServerConfig {
             body_timeout: Some(Duration::from_secs(60)),
             security: None,
             audit: None,
+            tls: None,
+            require_tls: false,
+            authenticated: false,
+            cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }

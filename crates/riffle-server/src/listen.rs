@@ -27,9 +27,19 @@
 //!
 //! Timeouts apply to reading requests only: a response (a SubscribeToShard
 //! event stream, a large GetRecords) is never cut for taking long to send.
+//!
+//! **TLS** (`tls`): a connection whose first byte is 0x16 (a TLS handshake
+//! record) is served over TLS, any other as plaintext, on the same port; with
+//! `require_tls`, plaintext gets `400` naming https and is closed (counted as
+//! `riffle_rejected_total{reason="plaintext"}`). Waiting for the first byte
+//! is idle time; from the first byte, the handshake and the first request's
+//! head share the header-read timeout. Every limit above applies over TLS
+//! as over plaintext, and every request carries its connection's
+//! [`ConnInfo`](crate::ConnInfo).
 
+use crate::browser::BrowserPolicy;
 use crate::metrics::Metrics;
-use crate::ServerConfig;
+use crate::{ConnInfo, ServerConfig, TlsInfo};
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, Response, Version};
 use axum::Router;
@@ -43,6 +53,7 @@ use riffle_protocol::Format;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,6 +63,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// Connections being answered 503 because `max_connections` was reached.
@@ -68,6 +80,8 @@ const FD_RESERVE: u64 = 1024;
 /// `net.core.somaxconn`); tokio's default of 1024 drops SYNs in a burst.
 const LISTEN_BACKLOG: i32 = 4096;
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// The first byte of a TLS connection: a handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
 
 /// Accepts connections until `shutdown` resolves, then stops accepting, asks
 /// every connection to finish (in-flight requests complete, idle connections
@@ -97,6 +111,9 @@ pub(crate) async fn serve(
         body_timeout: cfg.body_timeout,
         busy_log: RateLimitedLog::default(),
         metrics,
+        browser: BrowserPolicy::new(cfg),
+        tls: cfg.tls.as_ref().map(|t| t.acceptor()),
+        require_tls: cfg.require_tls,
     });
     let builder = Arc::new(conn_builder(true));
     let reject_builder = Arc::new(conn_builder(false));
@@ -111,8 +128,8 @@ pub(crate) async fn serve(
             r = listener.accept() => r,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
                 // EMFILE/ENFILE and the like: back off instead of spinning.
@@ -130,7 +147,9 @@ pub(crate) async fn serve(
             Ok(permit) => {
                 tokio::spawn(connection(
                     stream,
+                    peer,
                     builder.clone(),
+                    reject_builder.clone(),
                     app.clone(),
                     limits.clone(),
                     stop_rx.clone(),
@@ -150,6 +169,7 @@ pub(crate) async fn serve(
                     tokio::spawn(reject(
                         stream,
                         reject_builder.clone(),
+                        limits.clone(),
                         max_connections,
                         slot,
                     ));
@@ -233,6 +253,10 @@ struct Limits {
     idle_timeout: Option<Duration>,
     body_timeout: Option<Duration>,
     busy_log: RateLimitedLog,
+    /// CORS for the answers this layer gives itself (503, 408, 400).
+    browser: BrowserPolicy,
+    tls: Option<TlsAcceptor>,
+    require_tls: bool,
 }
 
 /// A warning logged at most every 10 s, with how many times it happened.
@@ -286,15 +310,22 @@ enum Expiry {
 }
 
 impl ConnState {
+    #[cfg(test)]
     fn new() -> Self {
+        Self::reading_since(None)
+    }
+
+    /// A connection whose first request head has been arriving since
+    /// `since` (a TLS handshake began then), or an idle one.
+    fn reading_since(since: Option<Instant>) -> Self {
         ConnState {
             activity: Mutex::new(Activity {
                 inflight: 0,
                 idle_since: Instant::now(),
-                reading_since: None,
+                reading_since: since,
                 h2: false,
             }),
-            watch_reads: AtomicBool::new(true),
+            watch_reads: AtomicBool::new(since.is_none()),
             changed: Notify::new(),
         }
     }
@@ -363,26 +394,137 @@ impl ConnState {
     }
 }
 
-/// Serves one connection, closing it when a read timeout expires or the
-/// server shuts down.
+/// Serves one connection (over TLS if it starts with a handshake), closing
+/// it when a read timeout expires or the server shuts down.
+#[allow(clippy::too_many_arguments)]
 async fn connection(
     stream: TcpStream,
+    peer: SocketAddr,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    reject_builder: Arc<auto::Builder<TokioExecutor>>,
     app: Router,
     limits: Arc<Limits>,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let state = Arc::new(ConnState::new());
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let mut info = ConnInfo {
+        peer,
+        local,
+        tls: None,
+    };
+    let Some(acceptor) = limits.tls.clone() else {
+        serve_connection(stream, info, None, builder, app, limits, stop).await;
+        return;
+    };
+    let Some(first) = first_byte(&stream, limits.idle_timeout, &mut stop).await else {
+        return;
+    };
+    if first != TLS_HANDSHAKE {
+        if limits.require_tls {
+            limits.metrics.rejected("plaintext");
+            refuse_plaintext(stream, reject_builder, limits).await;
+        } else {
+            serve_connection(stream, info, None, builder, app, limits, stop).await;
+        }
+        return;
+    }
+    let started = Instant::now();
+    let handshake = async {
+        match limits.header_read_timeout {
+            Some(t) => tokio::time::timeout(t, acceptor.accept(stream))
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+            None => acceptor.accept(stream).await,
+        }
+    };
+    let tls = tokio::select! {
+        r = handshake => match r {
+            Ok(tls) => tls,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+        },
+        _ = stop.changed() => return,
+    };
+    info.tls = Some(TlsInfo::of(tls.get_ref().1));
+    serve_connection(tls, info, Some(started), builder, app, limits, stop).await;
+}
+
+/// Waits for a connection's first byte without consuming it; `None` if the
+/// connection closes, stays silent for the idle timeout, or the server stops.
+async fn first_byte(
+    stream: &TcpStream,
+    idle: Option<Duration>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<u8> {
+    if *stop.borrow() {
+        return None;
+    }
+    let mut b = [0u8; 1];
+    let idle = async {
+        match idle {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        r = stream.peek(&mut b) => matches!(r, Ok(1)).then_some(b[0]),
+        () = idle => None,
+        _ = stop.changed() => None,
+    }
+}
+
+/// Answers a plaintext connection under `require_tls` with 400 naming
+/// https (HTTP/1.1 or h2c), then closes it.
+async fn refuse_plaintext(
+    stream: TcpStream,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    limits: Arc<Limits>,
+) {
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let limits = limits.clone();
+        async move {
+            let message = "This server requires TLS (--require-tls): use an https:// endpoint URL.";
+            Ok::<_, Infallible>(error_response(
+                req.headers(),
+                ApiError::new("BadRequestException", message),
+                &limits.browser,
+            ))
+        }
+    });
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    let _ = tokio::time::timeout(REJECT_WITHIN, conn).await;
+}
+
+/// Serves HTTP on an accepted (and, for TLS, handshaken) connection.
+/// `head_since`: the first request's head has been arriving since then.
+async fn serve_connection<S>(
+    stream: S,
+    info: ConnInfo,
+    head_since: Option<Instant>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    app: Router,
+    limits: Arc<Limits>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let state = Arc::new(ConnState::reading_since(head_since));
     let io = TokioIo::new(WatchedIo {
         inner: stream,
         state: state.clone(),
         preface_seen: 0,
     });
+    let info = Arc::new(info);
     let svc = {
         let state = state.clone();
         let limits = limits.clone();
-        hyper::service::service_fn(move |req: Request<Incoming>| {
+        hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnInfo::clone(&info));
             call(req, app.clone(), limits.clone(), state.clone())
         })
     };
@@ -456,21 +598,43 @@ async fn connection(
 async fn reject(
     stream: TcpStream,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    limits: Arc<Limits>,
     max_connections: usize,
     _slot: OwnedSemaphorePermit,
 ) {
-    let svc = hyper::service::service_fn(move |req: Request<Incoming>| async move {
-        let message = format!(
-            "The server has reached its limit of {max_connections} open connections (--max-connections). \
-             Retry with backoff, reuse connections, or raise --max-connections."
-        );
-        Ok::<_, Infallible>(error_response(
-            req.headers(),
-            ApiError::new("ServiceUnavailableException", message).with_status(503),
-        ))
+    let acceptor = limits.tls.clone();
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let limits = limits.clone();
+        async move {
+            let message = format!(
+                "The server has reached its limit of {max_connections} open connections (--max-connections). \
+                 Retry with backoff, reuse connections, or raise --max-connections."
+            );
+            Ok::<_, Infallible>(error_response(
+                req.headers(),
+                ApiError::new("ServiceUnavailableException", message).with_status(503),
+                &limits.browser,
+            ))
+        }
     });
-    let conn = builder.serve_connection(TokioIo::new(stream), svc);
-    let _ = tokio::time::timeout(REJECT_WITHIN, conn).await;
+    // Over TLS the answer needs a handshake first, within the same time.
+    let answer = async move {
+        let mut first = [0u8; 1];
+        let is_tls = acceptor.is_some()
+            && matches!(stream.peek(&mut first).await, Ok(1))
+            && first[0] == TLS_HANDSHAKE;
+        match acceptor {
+            Some(acceptor) if is_tls => {
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                }
+            }
+            _ => {
+                let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(REJECT_WITHIN, answer).await;
 }
 
 /// The per-request layer around the router: concurrency limit, body
@@ -519,6 +683,7 @@ async fn call(
         let resp = error_response(
             req.headers(),
             ApiError::new("ServiceUnavailableException", message).with_status(503),
+            &limits.browser,
         );
         return Ok(resp.map(|b| {
             Body::new(Guarded {
@@ -562,6 +727,7 @@ async fn call(
                 ),
             )
             .with_status(408),
+            &limits.browser,
         );
         if version < Version::HTTP_2 {
             r.headers_mut()
@@ -590,14 +756,14 @@ async fn call(
 
 /// An AWS-style error: JSON or CBOR after the request's content type, with
 /// the headers every response gets (`respond`) and `x-amzn-ErrorType`.
-fn error_response(req: &HeaderMap, err: ApiError) -> Response<Body> {
+fn error_response(req: &HeaderMap, err: ApiError, browser: &BrowserPolicy) -> Response<Body> {
     let format = match req.get("content-type").and_then(|v| v.to_str().ok()) {
         Some(ct) if ct.starts_with("application/x-amz-cbor") => Format::Cbor,
         _ => Format::Json,
     };
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut r = crate::respond::Reply::error(format, &err)
-        .into_response(&request_id, req.contains_key("origin"));
+        .into_response(&request_id, browser.allow_origin(req));
     if let Ok(v) = axum::http::HeaderValue::from_str(err.code) {
         r.headers_mut().insert("x-amzn-ErrorType", v);
     }
@@ -715,14 +881,14 @@ impl HttpBody for DeadlineBody {
 
 /// The TCP stream, noting when a request starts to arrive on an idle
 /// connection and whether the connection speaks HTTP/2.
-struct WatchedIo {
-    inner: TcpStream,
+struct WatchedIo<S> {
+    inner: S,
     state: Arc<ConnState>,
     /// Bytes of the HTTP/2 preface matched so far; `usize::MAX` once decided.
     preface_seen: usize,
 }
 
-impl WatchedIo {
+impl<S> WatchedIo<S> {
     fn match_preface(&mut self, bytes: &[u8]) {
         let want = &H2_PREFACE[self.preface_seen..];
         let n = want.len().min(bytes.len());
@@ -738,7 +904,7 @@ impl WatchedIo {
     }
 }
 
-impl AsyncRead for WatchedIo {
+impl<S: AsyncRead + Unpin> AsyncRead for WatchedIo<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -763,7 +929,7 @@ impl AsyncRead for WatchedIo {
     }
 }
 
-impl AsyncWrite for WatchedIo {
+impl<S: AsyncWrite + Unpin> AsyncWrite for WatchedIo<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -807,6 +973,9 @@ mod tests {
             idle_timeout: idle_ms.map(Duration::from_millis),
             body_timeout: None,
             busy_log: RateLimitedLog::default(),
+            browser: BrowserPolicy::new(&ServerConfig::default()),
+            tls: None,
+            require_tls: false,
         }
     }
 
@@ -858,6 +1027,96 @@ mod tests {
         assert_eq!(connections_within(10_000, 4_096), 3_072);
         assert_eq!(connections_within(10_000, 1_024), 768);
         assert_eq!(connections_within(10_000, 0), 1);
+    }
+
+    /// What a handler sees of its connection, over TLS and plaintext on one
+    /// port, through the real accept loop.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_carry_their_connection_info() {
+        use http_body_util::BodyExt;
+        use rustls_pki_types::ServerName;
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let tls =
+            crate::TlsSettings::from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+                .unwrap();
+        let app = Router::new().fallback(|req: Request<Body>| async move {
+            match req.extensions().get::<ConnInfo>() {
+                Some(c) => match &c.tls {
+                    Some(t) => format!(
+                        "{} {} {} {} {}",
+                        c.peer,
+                        c.local,
+                        t.version,
+                        t.cipher_suite,
+                        t.server_name.as_deref().unwrap_or("-")
+                    ),
+                    None => format!("{} {} plaintext", c.peer, c.local),
+                },
+                None => "none".to_string(),
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cfg = ServerConfig {
+            tls: Some(tls),
+            ..ServerConfig::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let metrics = Arc::new(Metrics::new(&[]));
+            serve(listener, app, metrics, &cfg, async move {
+                let _ = stopped.await;
+            })
+            .await
+        });
+
+        async fn get<T>(io: T) -> String
+        where
+            T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        {
+            let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let req = Request::get("/")
+                .header("host", "localhost")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap();
+            let body = tx.send_request(req).await.unwrap().into_body();
+            String::from_utf8(body.collect().await.unwrap().to_bytes().to_vec()).unwrap()
+        }
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let me = tcp.local_addr().unwrap();
+        let io = tokio_rustls::TlsConnector::from(Arc::new(client))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        let suite = io.get_ref().1.negotiated_cipher_suite().unwrap().suite();
+        assert_eq!(
+            get(io).await,
+            format!(
+                "{me} {addr} TLSv1.3 {} localhost",
+                crate::tls::iana_suite_name(suite)
+            )
+        );
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let me = tcp.local_addr().unwrap();
+        assert_eq!(get(tcp).await, format!("{me} {addr} plaintext"));
+        let _ = stop.send(());
     }
 
     #[test]

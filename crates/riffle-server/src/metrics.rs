@@ -115,7 +115,7 @@ impl Metrics {
         let rejected = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "riffle_rejected",
-            "Connections and requests refused by the edge's limits before reaching a service (503 or 408), by limit",
+            "Connections and requests refused by the edge before reaching a service (503 or 408 over a limit, 400 for plaintext under --require-tls), by reason",
             rejected.clone(),
         );
         for collector in services.iter().filter_map(|s| s.collector()) {

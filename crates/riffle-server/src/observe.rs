@@ -1,8 +1,9 @@
 //! The only non-AWS routes: `GET /metrics`, `GET /health/live` and
 //! `GET /health/ready`. Every other request (any other method or path)
 //! goes to the AWS handler unchanged, so e.g. `GET /` still gets AWS's 403.
+//! In open mode every request, these included, first passes the `Host` check.
 
-use crate::edge::{handle, AppState};
+use crate::edge::{handle, refuse_host, AppState};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Method, Request, StatusCode};
@@ -10,6 +11,9 @@ use axum::response::Response;
 
 /// Entry point for every request.
 pub(crate) async fn route(State(state): State<AppState>, req: Request<Body>) -> Response {
+    if let Some(refused) = refuse_host(&state, &req) {
+        return refused;
+    }
     if req.method() == Method::GET {
         match req.uri().path() {
             "/metrics" => return metrics(&state),

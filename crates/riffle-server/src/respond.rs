@@ -67,8 +67,13 @@ impl Reply {
         self
     }
 
-    /// The HTTP response with AWS's headers around the body.
-    pub(crate) fn into_response(self, request_id: &str, origin: bool) -> Response {
+    /// The HTTP response with AWS's headers around the body, and CORS's
+    /// when the request's origin is allowed (`BrowserPolicy::allow_origin`).
+    pub(crate) fn into_response(
+        self,
+        request_id: &str,
+        allow_origin: Option<HeaderValue>,
+    ) -> Response {
         let mut builder = Response::builder()
             .status(StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
             .header("x-amzn-RequestId", request_id)
@@ -76,9 +81,12 @@ impl Reply {
         if let Some(ct) = self.content_type {
             builder = builder.header("content-type", ct);
         }
-        if origin {
+        if let Some(origin) = allow_origin {
+            if origin != "*" {
+                builder = builder.header("vary", "Origin");
+            }
             builder = builder
-                .header("access-control-allow-origin", "*")
+                .header("access-control-allow-origin", origin)
                 .header("access-control-expose-headers", EXPOSE_HEADERS);
         }
         builder.body(self.body).unwrap_or_else(|_| {
@@ -89,8 +97,14 @@ impl Reply {
     }
 }
 
-/// The answer to a CORS preflight (`OPTIONS` with `Origin`).
-pub(crate) fn cors_preflight(h: &HeaderMap, request_id: &str) -> Response {
+/// The answer to a CORS preflight (`OPTIONS` with `Origin`): the allow
+/// headers if the origin is allowed, else 403 without them (the browser
+/// then refuses the real request).
+pub(crate) fn cors_preflight(
+    h: &HeaderMap,
+    request_id: &str,
+    allow_origin: Option<HeaderValue>,
+) -> Response {
     let mut r = Response::new(Body::empty());
     let headers = r.headers_mut();
     let put = |headers: &mut HeaderMap, name: &'static str, v: &str| {
@@ -100,7 +114,14 @@ pub(crate) fn cors_preflight(h: &HeaderMap, request_id: &str) -> Response {
     };
     put(headers, "x-amzn-RequestId", request_id);
     put(headers, "x-amz-id-2", &amz_id_2());
-    put(headers, "access-control-allow-origin", "*");
+    let Some(origin) = allow_origin else {
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return r;
+    };
+    if origin != "*" {
+        put(headers, "vary", "Origin");
+    }
+    headers.insert("access-control-allow-origin", origin);
     put(headers, "access-control-max-age", "172800");
     if let Some(v) = h
         .get("access-control-request-headers")

@@ -104,7 +104,13 @@ fn start() -> Server {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            riffle_server::serve(listener, services, ServerConfig::default(), shutdown)
+            // Requests here are signed, as with an auth configuration: CORS
+            // answers as AWS does (open mode's rules are tested in tls.rs).
+            let cfg = ServerConfig {
+                authenticated: true,
+                ..ServerConfig::default()
+            };
+            riffle_server::serve(listener, services, cfg, shutdown)
                 .await
                 .unwrap();
         });

@@ -79,6 +79,50 @@ idle_timeout_ms = 120000
 # (RIFFLE_BODY_TIMEOUT_MS, --body-timeout-ms)
 body_timeout_ms = 60000
 
+# TLS: a PEM certificate chain (leaf first) and its PEM private key; both or neither.
+# With them the port serves HTTPS (HTTP/1.1 and HTTP/2 by ALPN) and, unless require_tls,
+# plaintext too. `riffle cert` writes a self-signed pair for localhost.
+# (RIFFLE_TLS_CERT, --tls-cert; RIFFLE_TLS_KEY, --tls-key)
+# tls_cert = "cert.pem"
+# tls_key = "key.pem"
+
+# Refuse plaintext connections (answered 400 naming https, then closed). Needs tls_cert.
+# (RIFFLE_REQUIRE_TLS=true, --require-tls)
+require_tls = false
+
+# Authentication and IAM configuration. Without it Riffle runs in open mode: no
+# authentication, loopback addresses only (unless allow_open_network), CORS only for
+# cors_origins and requests only for known Host names.  (RIFFLE_AUTH_CONFIG, --auth-config)
+# auth_config = "auth.toml"
+
+# With auth_config: "enforce" denies what the policies do not allow; "audit" allows it
+# and logs what would have been denied.  (RIFFLE_AUTH_MODE, --auth-mode)
+auth_mode = "enforce"
+
+# The audit trail: one CloudTrail record per API call (allowed or refused) under
+# <data_dir>/audit/AWSLogs/... as .json.gz files; read them with `riffle audit`.
+# Management events are durable before the response; data events (PutRecord(s),
+# GetRecords, GetShardIterator, SubscribeToShard) within 1 s.
+# (RIFFLE_NO_AUDIT=true / --no-audit turns it off)
+audit = true
+# Record data events too.  (RIFFLE_NO_AUDIT_DATA_EVENTS=true, --no-audit-data-events)
+audit_data_events = true
+# Days finished audit files are kept; 0 keeps them forever.  (RIFFLE_AUDIT_RETENTION_DAYS, --audit-retention-days)
+audit_retention_days = 90
+
+# Open mode: allow listening on a non-loopback address, so anyone who can reach it can
+# read and write every stream.  (RIFFLE_ALLOW_OPEN_NETWORK=true, --allow-open-network)
+allow_open_network = false
+
+# Open mode: web origins allowed by CORS, e.g. ["http://localhost:3000"]; "*" allows any.
+# Others get no Access-Control-Allow-* headers.  (RIFFLE_CORS_ORIGINS=a,b; --cors-origin, repeatable)
+cors_origins = []
+
+# Open mode: Host names accepted besides localhost, 127.0.0.1, [::1] and the address a client
+# connected to ("name" for any port, "name:port" for one); others get 403 (DNS-rebinding
+# protection).  (RIFFLE_ALLOW_HOSTS=a,b; --allow-host, repeatable)
+allow_hosts = []
+
 # Log lines on stderr: "text" or "json" (one object per line). RIFFLE_LOG sets the filter;
 # per-request logs (request_id, op, status, error, latency_us, stream) are at debug level,
 # e.g. RIFFLE_LOG=info,riffle_server=debug.  (RIFFLE_LOG_FORMAT, --log-format)
@@ -142,7 +186,53 @@ pub struct ServeArgs {
     /// Log format on stderr: text | json [default: text]
     #[arg(long, env = "RIFFLE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// PEM certificate chain to serve TLS with (with --tls-key) [default: none]
+    #[arg(long, env = "RIFFLE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert [default: none]
+    #[arg(long, env = "RIFFLE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse plaintext connections (needs --tls-cert and --tls-key)
+    #[arg(long, env = "RIFFLE_REQUIRE_TLS")]
+    pub require_tls: bool,
+    /// Open mode: a web origin CORS allows, e.g. http://localhost:3000; '*' = any; repeatable [default: none]
+    #[arg(
+        long = "cors-origin",
+        env = "RIFFLE_CORS_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// Open mode: another Host name to answer (name or name:port); repeatable [default: none]
+    #[arg(
+        long = "allow-host",
+        env = "RIFFLE_ALLOW_HOSTS",
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    pub allow_hosts: Vec<String>,
+    /// Authentication/IAM configuration; without it Riffle runs in open mode [default: none]
+    #[arg(long, env = "RIFFLE_AUTH_CONFIG", value_name = "FILE")]
+    pub auth_config: Option<PathBuf>,
+    /// With --auth-config: enforce | audit [default: enforce]
+    #[arg(long, env = "RIFFLE_AUTH_MODE", value_name = "MODE")]
+    pub auth_mode: Option<String>,
+    /// Open mode: allow listening on a non-loopback address
+    #[arg(long, env = "RIFFLE_ALLOW_OPEN_NETWORK")]
+    pub allow_open_network: bool,
+    /// Turn the audit trail (<data-dir>/audit, CloudTrail format) off
+    #[arg(long, env = "RIFFLE_NO_AUDIT")]
+    pub no_audit: bool,
+    /// Record only management events in the audit trail, not data events
+    #[arg(long, env = "RIFFLE_NO_AUDIT_DATA_EVENTS")]
+    pub no_audit_data_events: bool,
+    /// Days finished audit files are kept; 0 = forever [default: 90]
+    #[arg(long, env = "RIFFLE_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<u64>,
 }
+
+/// The account ARNs name when neither a flag nor an auth config says.
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
@@ -167,6 +257,17 @@ struct FileConfig {
     idle_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
     log_format: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    require_tls: Option<bool>,
+    cors_origins: Option<Vec<String>>,
+    allow_hosts: Option<Vec<String>>,
+    auth_config: Option<PathBuf>,
+    auth_mode: Option<String>,
+    allow_open_network: Option<bool>,
+    audit: Option<bool>,
+    audit_data_events: Option<bool>,
+    audit_retention_days: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +282,25 @@ impl LogFormat {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
             other => bail!("unknown log format {other:?}: use text or json"),
+        }
+    }
+}
+
+/// What an auth configuration does with a request its policies do not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Deny it.
+    Enforce,
+    /// Allow it and log that it would have been denied.
+    Audit,
+}
+
+impl AuthMode {
+    pub fn parse(s: &str) -> Result<AuthMode> {
+        match s.trim() {
+            "enforce" => Ok(AuthMode::Enforce),
+            "audit" => Ok(AuthMode::Audit),
+            other => bail!("unknown auth mode {other:?}: use enforce or audit"),
         }
     }
 }
@@ -240,6 +360,22 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     pub body_timeout_ms: u64,
     pub log_format: LogFormat,
+    /// Both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub require_tls: bool,
+    pub cors_origins: Vec<String>,
+    pub allow_hosts: Vec<String>,
+    /// `None`: open mode.
+    pub auth_config: Option<PathBuf>,
+    /// Meaningful only with `auth_config`.
+    pub auth_mode: AuthMode,
+    pub allow_open_network: bool,
+    /// The audit trail is written.
+    pub audit: bool,
+    pub audit_data_events: bool,
+    /// 0 = keep forever.
+    pub audit_retention_days: u64,
 }
 
 impl Config {
@@ -264,7 +400,7 @@ impl Config {
             .account_id
             .clone()
             .or(file.account_id)
-            .unwrap_or_else(|| "000000000000".into());
+            .unwrap_or_else(|| DEFAULT_ACCOUNT_ID.into());
         if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
             bail!("account id must be 12 digits, got {account_id:?}");
         }
@@ -282,6 +418,36 @@ impl Config {
         if max_concurrent_requests == 0 {
             bail!("max concurrent requests must be at least 1 (--max-concurrent-requests, RIFFLE_MAX_CONCURRENT_REQUESTS, max_concurrent_requests)");
         }
+        let tls_cert = args.tls_cert.clone().or(file.tls_cert);
+        let tls_key = args.tls_key.clone().or(file.tls_key);
+        if tls_cert.is_some() != tls_key.is_some() {
+            bail!("TLS needs both a certificate and its key: give --tls-cert and --tls-key together (or tls_cert and tls_key in the file)");
+        }
+        let require_tls = args.require_tls || file.require_tls.unwrap_or(false);
+        if require_tls && tls_cert.is_none() {
+            bail!("--require-tls needs --tls-cert and --tls-key (`riffle cert` writes a development pair)");
+        }
+        let auth_config = args.auth_config.clone().or(file.auth_config);
+        let auth_mode = match args.auth_mode.as_deref().or(file.auth_mode.as_deref()) {
+            Some(m) => {
+                let mode = AuthMode::parse(m)?;
+                if auth_config.is_none() && args.auth_mode.is_some() {
+                    bail!("--auth-mode needs --auth-config FILE: without one Riffle runs in open mode, with no authentication to enforce or audit");
+                }
+                mode
+            }
+            None => AuthMode::Enforce,
+        };
+        // Flags (or their env var) replace the file's list.
+        let list = |flag: &[String], file: Option<Vec<String>>| -> Vec<String> {
+            if flag.is_empty() {
+                file.unwrap_or_default()
+            } else {
+                flag.to_vec()
+            }
+        };
+        let cors_origins = list(&args.cors_origins, file.cors_origins);
+        let allow_hosts = list(&args.allow_hosts, file.allow_hosts);
         Ok(Config {
             listen: args
                 .listen
@@ -334,7 +500,51 @@ impl Config {
                 .or(file.body_timeout_ms)
                 .unwrap_or(60_000),
             log_format,
+            tls_cert,
+            tls_key,
+            require_tls,
+            cors_origins,
+            allow_hosts,
+            auth_config,
+            auth_mode,
+            allow_open_network: args.allow_open_network || file.allow_open_network.unwrap_or(false),
+            // Flags can only turn auditing off; the file can do either.
+            audit: !args.no_audit && file.audit.unwrap_or(true),
+            audit_data_events: !args.no_audit_data_events && file.audit_data_events.unwrap_or(true),
+            audit_retention_days: args
+                .audit_retention_days
+                .or(file.audit_retention_days)
+                .unwrap_or(90),
         })
+    }
+
+    /// Open mode: no auth configuration, so no request is authenticated.
+    pub fn open_mode(&self) -> bool {
+        self.auth_config.is_none()
+    }
+
+    /// Open mode listens on loopback addresses only, unless
+    /// `--allow-open-network`: otherwise anyone on the network could read and
+    /// write every stream. An address that does not resolve is left for the
+    /// bind to report.
+    pub fn check_exposure(&self) -> Result<()> {
+        if !self.open_mode() || self.allow_open_network {
+            return Ok(());
+        }
+        let Ok(addrs) = std::net::ToSocketAddrs::to_socket_addrs(self.listen.as_str()) else {
+            return Ok(());
+        };
+        if let Some(exposed) = addrs.into_iter().find(|a| !a.ip().is_loopback()) {
+            bail!(
+                "refusing to listen on {} ({}) in open mode: without --auth-config there is no authentication, \
+                 so anyone who can reach that address could read and write every stream. \
+                 Listen on a loopback address (--listen 127.0.0.1:4567), give --auth-config FILE, \
+                 or pass --allow-open-network if this network is trusted",
+                self.listen,
+                exposed.ip()
+            );
+        }
+        Ok(())
     }
 }
 
@@ -470,6 +680,87 @@ mod tests {
             ..Default::default()
         };
         assert!(Config::resolve(&zero).is_err());
+    }
+
+    #[test]
+    fn tls_and_open_mode_settings() {
+        let d = Config::resolve(&ServeArgs::default()).unwrap();
+        assert!(d.open_mode());
+        assert_eq!(
+            (d.tls_cert.clone(), d.require_tls, d.auth_mode),
+            (None, false, AuthMode::Enforce)
+        );
+        assert!(d.cors_origins.is_empty() && d.allow_hosts.is_empty());
+        d.check_exposure().unwrap();
+
+        let only_cert = ServeArgs {
+            tls_cert: Some("c.pem".into()),
+            ..Default::default()
+        };
+        assert!(Config::resolve(&only_cert).is_err());
+        let require_without_tls = ServeArgs {
+            require_tls: true,
+            ..Default::default()
+        };
+        assert!(Config::resolve(&require_without_tls).is_err());
+        let mode_without_config = ServeArgs {
+            auth_mode: Some("audit".into()),
+            ..Default::default()
+        };
+        assert!(Config::resolve(&mode_without_config).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("riffle.toml");
+        std::fs::write(
+            &path,
+            "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nrequire_tls = true\n\
+             cors_origins = [\"http://a\", \"http://b\"]\nallow_hosts = [\"box.lan\"]\n\
+             auth_config = \"auth.toml\"\nauth_mode = \"audit\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            allow_hosts: vec!["x.lan".into(), "y.lan:1".into()],
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.tls_cert, Some(PathBuf::from("c.pem")));
+        assert!(c.require_tls);
+        assert_eq!(c.cors_origins, vec!["http://a", "http://b"]);
+        // Flags replace the file's list.
+        assert_eq!(c.allow_hosts, vec!["x.lan", "y.lan:1"]);
+        assert_eq!(c.auth_mode, AuthMode::Audit);
+        assert!(!c.open_mode());
+        assert!(AuthMode::parse("permissive").is_err());
+    }
+
+    #[test]
+    fn open_mode_stays_on_loopback_unless_allowed() {
+        let at = |listen: &str, allow: bool| {
+            Config::resolve(&ServeArgs {
+                listen: Some(listen.into()),
+                allow_open_network: allow,
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        at("127.0.0.1:0", false).check_exposure().unwrap();
+        at("[::1]:0", false).check_exposure().unwrap();
+        let e = at("0.0.0.0:4567", false).check_exposure().unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("--allow-open-network") && text.contains("--auth-config"),
+            "{text}"
+        );
+        at("0.0.0.0:4567", true).check_exposure().unwrap();
+        // With an auth configuration the address is the operator's choice.
+        let authed = Config::resolve(&ServeArgs {
+            listen: Some("0.0.0.0:4567".into()),
+            auth_config: Some("auth.toml".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        authed.check_exposure().unwrap();
     }
 
     #[test]

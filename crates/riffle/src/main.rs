@@ -2,13 +2,15 @@
 
 mod audit_cmd;
 mod bench;
+mod cert_cmd;
 mod config;
 mod policy_cmd;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use config::{Config, Fsync, LogFormat, ServeArgs, DEFAULT_CONFIG};
-use riffle_server::{KinesisService, ServerConfig, Service};
+use riffle_audit::{AuditConfig, AuditLog};
+use riffle_server::{AuthMode, KinesisService, Security, ServerConfig, Service, TlsSettings};
 use riffle_streams::{Engine, EngineConfig, LogConfig, SyncPolicy};
 use std::io::Write;
 use std::sync::Arc;
@@ -44,6 +46,8 @@ enum Command {
     Policy(policy_cmd::PolicyArgs),
     // About and long help come from `AuditArgs`' doc comment.
     Audit(audit_cmd::AuditArgs),
+    // About and long help come from `CertArgs`' doc comment.
+    Cert(cert_cmd::CertArgs),
 }
 
 fn main() -> Result<()> {
@@ -57,12 +61,14 @@ fn main() -> Result<()> {
         Some(Command::Bench(args)) => bench::main(args),
         Some(Command::Policy(args)) => std::process::exit(policy_cmd::main(args)),
         Some(Command::Audit(args)) => audit_cmd::main(args),
+        Some(Command::Cert(args)) => cert_cmd::main(args),
         None => serve(cli.serve),
     }
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
     let cfg = Config::resolve(&args)?;
+    cfg.check_exposure()?;
     init_logging(cfg.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,12 +91,40 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn run(cfg: Config) -> Result<()> {
+    // Read before anything is opened, so a bad path fails at once.
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsSettings::from_pem_files(cert, key)?),
+        _ => None,
+    };
+    // The auth config decides the account every ARN is in.
+    let security = match &cfg.auth_config {
+        None => Arc::new(Security::open(&cfg.region, &cfg.account_id)),
+        Some(path) => {
+            let mode = match cfg.auth_mode {
+                config::AuthMode::Enforce => AuthMode::Enforce,
+                config::AuthMode::Audit => AuthMode::Audit,
+            };
+            let security = Security::load(path, mode, &cfg.region)
+                .map_err(|e| anyhow::anyhow!("cannot load the auth config: {e}"))?;
+            if cfg.account_id != config::DEFAULT_ACCOUNT_ID
+                && cfg.account_id != security.account_id()
+            {
+                anyhow::bail!(
+                    "--account-id {} differs from the auth config's account_id {}: set one of them",
+                    cfg.account_id,
+                    security.account_id()
+                );
+            }
+            Arc::new(security)
+        }
+    };
+    let account_id = security.account_id().to_string();
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
     let data_dir = std::fs::canonicalize(&cfg.data_dir)?;
     let mut ecfg = EngineConfig::new(&data_dir);
     ecfg.region = cfg.region.clone();
-    ecfg.account_id = cfg.account_id.clone();
+    ecfg.account_id = account_id.clone();
     ecfg.transition_delay_ms = cfg.transition_delay_ms;
     ecfg.shard_limit = cfg.shard_limit;
     ecfg.throughput_limits = cfg.throughput_limits;
@@ -119,6 +153,23 @@ async fn run(cfg: Config) -> Result<()> {
     .await?
     .with_context(|| format!("cannot open data directory {}", data_dir.display()))?;
     let engine = Arc::new(engine);
+    let audit = if cfg.audit {
+        let mut acfg = AuditConfig::new(data_dir.join("audit"), &account_id, &cfg.region);
+        acfg.data_events = cfg.audit_data_events;
+        acfg.retention = (cfg.audit_retention_days > 0)
+            .then(|| Duration::from_secs(cfg.audit_retention_days * 86_400));
+        let log = tokio::task::spawn_blocking(move || AuditLog::open(acfg))
+            .await?
+            .with_context(|| {
+                format!(
+                    "cannot open the audit trail in {}",
+                    data_dir.join("audit").display()
+                )
+            })?;
+        Some(Arc::new(log))
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| {
@@ -136,11 +187,59 @@ async fn run(cfg: Config) -> Result<()> {
         "riffle {} - Amazon Kinesis Data Streams API",
         env!("CARGO_PKG_VERSION")
     )?;
-    writeln!(out, "  listening on http://{addr} (HTTP/1.1 and h2c)")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    match (&tls, cfg.require_tls) {
+        (None, _) => writeln!(out, "  listening on http://{addr} (HTTP/1.1 and h2c)")?,
+        (Some(_), true) => writeln!(
+            out,
+            "  listening on https://{addr} (HTTP/1.1 and HTTP/2 over TLS; plaintext refused)"
+        )?,
+        (Some(_), false) => writeln!(
+            out,
+            "  listening on https://{addr} (HTTP/1.1 and HTTP/2 over TLS; plaintext http:// on the same port)"
+        )?,
+    }
     writeln!(
         out,
-        "  metrics      http://{addr}/metrics, health at /health/live and /health/ready"
+        "  metrics      {scheme}://{addr}/metrics, health at /health/live and /health/ready"
     )?;
+    match &cfg.auth_config {
+        None => {
+            writeln!(
+                out,
+                "  auth         OPEN MODE: NO AUTHENTICATION - any client that can connect may read and write every stream"
+            )?;
+            let origins = if cfg.cors_origins.is_empty() {
+                "none".to_string()
+            } else {
+                cfg.cors_origins.join(", ")
+            };
+            let mut hosts = "localhost, 127.0.0.1, [::1], the listen address".to_string();
+            for h in &cfg.allow_hosts {
+                hosts.push_str(", ");
+                hosts.push_str(h);
+            }
+            writeln!(
+                out,
+                "  browsers     CORS origins: {origins}; Host must be one of: {hosts}"
+            )?;
+            if !addr.ip().is_loopback() {
+                writeln!(
+                    out,
+                    "  WARNING      open mode on a non-loopback address (--allow-open-network): anyone who can reach {addr} has full access"
+                )?;
+            }
+        }
+        Some(path) => writeln!(
+            out,
+            "  auth         {} ({} mode)",
+            path.display(),
+            match cfg.auth_mode {
+                config::AuthMode::Enforce => "enforce",
+                config::AuthMode::Audit => "audit",
+            }
+        )?,
+    }
     writeln!(
         out,
         "  data dir     {} ({} streams, {} shards, {} bytes; recovered in {} ms)",
@@ -151,7 +250,20 @@ async fn run(cfg: Config) -> Result<()> {
         started.elapsed().as_millis()
     )?;
     writeln!(out, "  durability   {}", cfg.fsync.describe())?;
-    writeln!(out, "  account      {} in {}", cfg.account_id, cfg.region)?;
+    writeln!(out, "  account      {} in {}", account_id, cfg.region)?;
+    match &audit {
+        Some(a) => writeln!(
+            out,
+            "  audit        {} (CloudTrail format; {}; read with `riffle audit`)",
+            a.dir().display(),
+            if cfg.audit_data_events {
+                "management and data events"
+            } else {
+                "management events only"
+            }
+        )?,
+        None => writeln!(out, "  audit        off (--no-audit)")?,
+    }
     if cfg.throughput_limits {
         writeln!(out, "  limits       per-shard throughput limits enforced (1 MiB/s, 1000 records/s in; 2 MiB/s, 5 reads/s out)")?;
     } else {
@@ -176,10 +288,17 @@ async fn run(cfg: Config) -> Result<()> {
         ms(cfg.idle_timeout_ms),
         ms(cfg.body_timeout_ms)
     )?;
-    writeln!(
-        out,
-        "  try          aws --endpoint-url http://{addr} kinesis list-streams"
-    )?;
+    match &cfg.tls_cert {
+        Some(cert) => writeln!(
+            out,
+            "  try          AWS_CA_BUNDLE={} aws --endpoint-url https://{addr} kinesis list-streams",
+            cert.display()
+        )?,
+        None => writeln!(
+            out,
+            "  try          aws --endpoint-url http://{addr} kinesis list-streams"
+        )?,
+    }
     out.flush()?;
     drop(out);
 
@@ -190,15 +309,47 @@ async fn run(cfg: Config) -> Result<()> {
         header_read_timeout: millis_or_none(cfg.header_read_timeout_ms),
         idle_timeout: millis_or_none(cfg.idle_timeout_ms),
         body_timeout: millis_or_none(cfg.body_timeout_ms),
+        tls,
+        require_tls: cfg.require_tls,
+        // Turns the open-mode browser rules off: every request is signed.
+        authenticated: cfg.auth_config.is_some(),
+        security: Some(security.clone()),
+        audit,
+        cors_origins: cfg.cors_origins.clone(),
+        allowed_hosts: cfg.allow_hosts.clone(),
     };
     let kinesis = KinesisService::new(
         engine,
         Duration::from_millis(cfg.retention_check_ms.max(100)),
     );
     let services: Vec<Arc<dyn Service>> = vec![Arc::new(kinesis)];
+    let reload = tokio::spawn(reload_on_sighup(security));
     riffle_server::serve(listener, services, server_cfg, shutdown_signal()).await?;
+    reload.abort();
     tracing::info!("stopped; every acknowledged record is on disk");
     Ok(())
+}
+
+/// SIGHUP re-reads the auth config; a config that fails to load is
+/// reported and the running one kept.
+async fn reload_on_sighup(security: Arc<Security>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match security.reload() {
+                Ok(()) => tracing::info!("SIGHUP: auth config reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: auth config not reloaded; the previous one stays")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = security;
 }
 
 /// 0 ms turns a timeout off.

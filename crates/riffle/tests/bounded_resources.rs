@@ -22,7 +22,7 @@ const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/kinesis/
 /// The head of a Kinesis JSON request whose body is `len` bytes.
 fn head(target: &str, len: usize, close: bool) -> String {
     format!(
-        "POST / HTTP/1.1\r\nHost: riffle\r\nx-amz-target: Kinesis_20131202.{target}\r\n\
+        "POST / HTTP/1.1\r\nHost: localhost\r\nx-amz-target: Kinesis_20131202.{target}\r\n\
          content-type: application/x-amz-json-1.1\r\nx-amz-date: 20260101T000000Z\r\n\
          authorization: {AUTH}\r\ncontent-length: {len}\r\n{}\r\n",
         if close { "connection: close\r\n" } else { "" }
@@ -80,7 +80,7 @@ fn list_streams(addr: &str) -> (u16, String, Duration) {
 /// One sample of `/metrics`, e.g. `riffle_rejected_total{reason="body_timeout"}`; 0 if absent.
 fn metric(addr: &str, series: &str) -> f64 {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: riffle\r\nConnection: close\r\n\r\n")
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();
     let resp = read_all(&mut s, Duration::from_secs(5));
     let (_, _, body) = parse(&resp);
