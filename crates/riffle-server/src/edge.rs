@@ -137,11 +137,17 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
         if security.mode() == crate::security::AuthMode::Open {
             return Ok(security.open_caller(view.authorization, view.query));
         }
-        let headers: Vec<(&str, &[u8])> = parts
+        let mut headers: Vec<(&str, &[u8])> = parts
             .headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_bytes()))
             .collect();
+        // HTTP/2 carries the host as `:authority`, which hyper keeps in the
+        // URI; clients sign it as `host`.
+        let authority = parts.uri.authority().map(|a| a.as_str());
+        if let (Some(a), false) = (authority, parts.headers.contains_key("host")) {
+            headers.push(("host", a.as_bytes()));
+        }
         let signed = SignedRequest {
             method: parts.method.as_str(),
             path: parts.uri.path(),
