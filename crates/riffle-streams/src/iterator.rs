@@ -89,7 +89,7 @@ impl IteratorToken {
         let raw = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
         if raw.len() < MIN_BYTES
             || raw.len() > MAX_BYTES
-            || (raw.len() - HEADER.len()) % 16 != 0
+            || !(raw.len() - HEADER.len()).is_multiple_of(16)
             || raw[..HEADER.len()] != HEADER
         {
             return None;
