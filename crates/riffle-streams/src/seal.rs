@@ -59,8 +59,8 @@ impl TokenKey {
     }
 
     /// A fresh random key held only in memory.
-    pub fn generate() -> TokenKey {
-        Self::from_bytes(&random_key())
+    pub fn generate() -> Result<TokenKey, StreamsError> {
+        Ok(Self::from_bytes(&random_key()?))
     }
 
     /// The key file of a data directory.
@@ -88,7 +88,7 @@ impl TokenKey {
                 sync_dir(data_dir).map_err(|e| io("sync", data_dir, e))?;
             }
             let tmp = dir.join(format!("token.key.tmp.{}", std::process::id()));
-            write_private(&tmp, &random_key()).map_err(|e| io("write", &tmp, e))?;
+            write_private(&tmp, &random_key()?).map_err(|e| io("write", &tmp, e))?;
             let linked = std::fs::hard_link(&tmp, &path);
             let _ = std::fs::remove_file(&tmp);
             match linked {
@@ -113,7 +113,7 @@ impl TokenKey {
     /// Encrypts and authenticates `plaintext` for `kind`: nonce, ciphertext, tag.
     pub fn seal(&self, kind: TokenKind, plaintext: &[u8]) -> Result<Vec<u8>, StreamsError> {
         let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        fill_random(&mut nonce)?;
         let aad = associated_data(kind);
         let ct = self
             .cipher
@@ -151,10 +151,17 @@ fn associated_data(kind: TokenKind) -> Vec<u8> {
     ad
 }
 
-fn random_key() -> [u8; KEY_LEN] {
+fn random_key() -> Result<[u8; KEY_LEN], StreamsError> {
     let mut k = [0u8; KEY_LEN];
-    rand::rngs::OsRng.fill_bytes(&mut k);
-    k
+    fill_random(&mut k)?;
+    Ok(k)
+}
+
+/// The operating system's randomness; an error (not a panic) if it fails.
+fn fill_random(buf: &mut [u8]) -> Result<(), StreamsError> {
+    rand::rngs::OsRng
+        .try_fill_bytes(buf)
+        .map_err(|e| StreamsError::Internal(format!("no randomness for a token: {e}")))
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -282,14 +289,19 @@ mod tests {
 
     #[test]
     fn sealed_text_opens_only_with_its_kind_and_key() {
-        let k = TokenKey::generate();
+        let k = TokenKey::generate().unwrap();
         let s = k.seal(TokenKind::ListShards, b"stream-a").unwrap();
         assert_eq!(s.len(), b"stream-a".len() + OVERHEAD);
         assert!(!s.windows(8).any(|w| w == b"stream-a"), "plaintext visible");
         assert_eq!(k.open(TokenKind::ListShards, &s).unwrap(), b"stream-a");
         assert_eq!(k.open(TokenKind::ListStreams, &s), None);
         assert_eq!(k.open(TokenKind::ShardIterator, &s), None);
-        assert_eq!(TokenKey::generate().open(TokenKind::ListShards, &s), None);
+        assert_eq!(
+            TokenKey::generate()
+                .unwrap()
+                .open(TokenKind::ListShards, &s),
+            None
+        );
         // Two seals of one plaintext differ (random nonce).
         assert_ne!(s, k.seal(TokenKind::ListShards, b"stream-a").unwrap());
     }

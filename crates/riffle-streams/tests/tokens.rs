@@ -2,6 +2,11 @@
 //! truncated, cross-kind, cross-stream, cross-shard and stale-incarnation
 //! tokens are refused with AWS's errors (never a panic or another stream's
 //! records), and tokens survive a restart because the key is on disk.
+//!
+//! Which error: anything that does not open, or is used where it was not
+//! issued, is InvalidArgumentException; a valid token naming a stream
+//! incarnation or shard that no longer exists is ResourceNotFoundException,
+//! as for a deleted stream.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -112,6 +117,13 @@ async fn consumers_with(
     .await
 }
 
+fn not_found(r: Result<impl std::fmt::Debug, StreamsError>) -> String {
+    match r {
+        Err(StreamsError::ResourceNotFound(m)) => m,
+        other => panic!("expected ResourceNotFound, got {other:?}"),
+    }
+}
+
 fn invalid_arg(r: Result<impl std::fmt::Debug, StreamsError>) -> String {
     match r {
         Err(StreamsError::InvalidArgument(m)) => m,
@@ -185,7 +197,7 @@ async fn iterators_for_another_stream_or_shard_read_nothing_of_it() {
     assert_eq!(invalid_arg(r), "Invalid ShardIterator.");
 
     // Re-sealed with the server's own key to name stream b, keeping a's uid:
-    // the uid check refuses it.
+    // the uid check refuses it (that incarnation of b does not exist).
     let key = TokenKey::load_or_create(dir.path()).unwrap();
     let tok = IteratorToken::open(&it_a, &key).unwrap();
     assert_eq!((tok.stream_name.as_str(), tok.shard_index), ("a", 0));
@@ -193,7 +205,10 @@ async fn iterators_for_another_stream_or_shard_read_nothing_of_it() {
         stream_name: "b".into(),
         ..tok.clone()
     };
-    assert_invalid_iterator(&e, &to_b.seal(&key).unwrap()).await;
+    assert_eq!(
+        not_found(get_records(&e, to_b.seal(&key).unwrap()).await),
+        "Shard shardId-000000000000 in stream b under account 000000000000 does not exist"
+    );
 
     // Halves of two shards' iterators spliced together.
     let it_a1 = trim_horizon(&e, "a", SHARD1).await;
@@ -215,7 +230,7 @@ async fn iterators_for_another_stream_or_shard_read_nothing_of_it() {
         other => panic!("{other:?}"),
     }
     // A key other than the server's forges nothing.
-    let other = tok.seal(&TokenKey::generate()).unwrap();
+    let other = tok.seal(&TokenKey::generate().unwrap()).unwrap();
     assert_invalid_iterator(&e, &other).await;
 }
 
@@ -276,20 +291,26 @@ async fn tokens_of_a_deleted_and_recreated_stream_are_refused() {
     .await
     .unwrap();
     // Deleted: the stream is gone.
-    assert!(matches!(
-        get_records(&e, it.clone()).await,
-        Err(StreamsError::ResourceNotFound(_))
-    ));
+    assert_eq!(
+        not_found(get_records(&e, it.clone()).await),
+        "Shard shardId-000000000000 in stream s under account 000000000000 does not exist"
+    );
     create(&e, "s", 2, None).await;
     put(&e, "s", "new").await;
     register(&e, "s", "c1").await;
     register(&e, "s", "c2").await;
 
-    assert_invalid_iterator(&e, &it).await;
+    // Tokens naming the stream (iterators, ListShards pages): that stream is
+    // gone, as before the name was reused.
     assert_eq!(
-        invalid_arg(list_shards_with(&e, &shards_page).await),
-        format!("Invalid ShardPageToken: {shards_page}")
+        not_found(get_records(&e, it.clone()).await),
+        "Shard shardId-000000000000 in stream s under account 000000000000 does not exist"
     );
+    assert_eq!(
+        not_found(list_shards_with(&e, &shards_page).await),
+        "Stream s under account 000000000000 not found."
+    );
+    // A consumer page given with the new stream's ARN: not one of its pages.
     assert_eq!(
         invalid_arg(consumers_with(&e, "s", Some(&consumers_page)).await),
         format!("Invalid NextToken: {consumers_page}")

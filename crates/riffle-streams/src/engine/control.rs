@@ -416,13 +416,10 @@ impl Engine {
         self.admit_control(ratelimit::LIST_SHARDS, Some(&name), None)?;
         let stream = self.lookup(&name)?;
         let m = stream.view();
-        // A token from a deleted stream of the same name pages nothing here.
-        if let (Some(uid), Some(tok)) = (&token_uid, &input.next_token) {
-            if *uid != m.uid {
-                return Err(StreamsError::InvalidArgument(format!(
-                    "Invalid ShardPageToken: {tok}"
-                )));
-            }
+        // A token of a deleted stream of the same name: that stream is gone,
+        // as if the name were not reused.
+        if token_uid.as_ref().is_some_and(|uid| *uid != m.uid) {
+            return Err(self.not_found(&name));
         }
         if m.state == StreamState::Creating {
             return Err(StreamsError::ResourceInUse(format!(

@@ -628,9 +628,10 @@ impl Engine {
             e => e,
         })?;
         let m = stream.view();
-        // Issued for an earlier stream of the same name: not this one's data.
+        // Issued for an earlier stream of the same name: that stream, and so
+        // its shard, no longer exists (what AWS answers for a deleted stream).
         if m.uid != tok.stream_uid {
-            return Err(invalid());
+            return Err(self.shard_not_found(&tok.stream_name, &id));
         }
         let shard = m
             .shards
