@@ -14,6 +14,7 @@ mod error;
 pub mod hashing;
 pub mod iterator;
 pub mod metrics;
+pub mod seal;
 pub mod seqnum;
 mod shard;
 mod throttle;

@@ -40,7 +40,7 @@ impl KinesisService {
 
     async fn run(&self, format: Format, input: Input) -> Reply {
         let resource = tracing::enabled!(tracing::Level::DEBUG)
-            .then(|| stream_of(&input))
+            .then(|| stream_of(&self.engine, &input))
             .flatten();
         let reply = match input {
             // Streamed: an event stream for minutes.
@@ -218,7 +218,7 @@ async fn dispatch(engine: &Engine, input: Input) -> Result<Output, StreamsError>
 
 /// The stream a request names, for the request log (only computed when
 /// debug logging is on).
-pub(crate) fn stream_of(input: &Input) -> Option<String> {
+pub(crate) fn stream_of(engine: &Engine, input: &Input) -> Option<String> {
     use Input as I;
     let r = match input {
         I::CreateStream(i) => return Some(i.stream_name.clone()),
@@ -229,10 +229,7 @@ pub(crate) fn stream_of(input: &Input) -> Option<String> {
         I::PutRecord(i) => &i.stream,
         I::PutRecords(i) => &i.stream,
         I::GetShardIterator(i) => &i.stream,
-        I::GetRecords(i) => {
-            return riffle_streams::iterator::IteratorToken::decode(&i.shard_iterator)
-                .map(|t| t.stream_name)
-        }
+        I::GetRecords(i) => return engine.iterator_stream(&i.shard_iterator),
         I::SubscribeToShard(i) => {
             return riffle_streams::arn::parse_consumer_arn(&i.consumer_arn).map(|p| p.stream)
         }

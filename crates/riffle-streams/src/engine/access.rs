@@ -42,9 +42,4 @@ impl Engine {
             tags: view.tags.clone(),
         })
     }
-
-    /// The name of the stream a shard iterator was issued for, if it decodes.
-    pub fn iterator_stream(&self, iterator: &str) -> Option<String> {
-        crate::iterator::IteratorToken::decode(iterator).map(|t| t.stream_name)
-    }
 }

@@ -6,7 +6,7 @@
 
 use super::arn::parse_consumer_arn;
 use super::{
-    validate_tag_keys, validate_tags, Engine, LiveStream, PageToken, StreamView, MAX_TAGS,
+    validate_tag_keys, validate_tags, ConsumerPageToken, Engine, LiveStream, StreamView, MAX_TAGS,
 };
 use crate::error::StreamsError;
 use riffle_meta::{ConsumerMeta, ConsumerState, StreamMeta, StreamState};
@@ -300,22 +300,9 @@ impl Engine {
         // Pages follow creation order; the token holds the last (created, name) returned.
         let after: Option<(i64, String)> = match &input.next_token {
             Some(tok) => {
-                let t = PageToken::decode_fresh(tok, now)?;
-                let mut it = t.after.splitn(3, '\n');
-                let (Some(s), Some(ms), Some(name)) = (it.next(), it.next(), it.next()) else {
-                    return Err(StreamsError::InvalidArgument(format!(
-                        "Invalid NextToken: {tok}"
-                    )));
-                };
-                let ms: i64 = ms.parse().map_err(|_| {
-                    StreamsError::InvalidArgument(format!("Invalid NextToken: {tok}"))
-                })?;
-                if s != stream_name {
-                    return Err(StreamsError::InvalidArgument(format!(
-                        "Invalid NextToken: {tok}"
-                    )));
-                }
-                Some((ms, name.to_string()))
+                let t =
+                    ConsumerPageToken::open_fresh(&self.tokens, tok, &stream_name, &m.uid, now)?;
+                Some((t.after_created_ms, t.after_name))
             }
             None => None,
         };
@@ -333,11 +320,14 @@ impl Engine {
         let page: Vec<&ConsumerMeta> = rest.by_ref().take(limit).collect();
         let next_token = match (rest.next(), page.last()) {
             (Some(_), Some(last)) => Some(
-                PageToken {
-                    after: format!("{stream_name}\n{}\n{}", last.created_ms, last.name),
+                ConsumerPageToken {
+                    stream: stream_name.clone(),
+                    stream_uid: m.uid.clone(),
+                    after_created_ms: last.created_ms,
+                    after_name: last.name.clone(),
                     issued_ms: now,
                 }
-                .encode(),
+                .seal(&self.tokens)?,
             ),
             _ => None,
         };

@@ -320,7 +320,7 @@ impl Engine {
         let now = self.now_ms();
         let after = match &input.next_token {
             Some(tok) => {
-                let t = PageToken::decode_fresh(tok, now)?;
+                let t = PageToken::open_fresh(&self.tokens, tok, now)?;
                 Some(t.after)
             }
             None => input.exclusive_start_stream_name.clone(),
@@ -335,16 +335,15 @@ impl Engine {
             .collect();
         let has_more = streams.len() > limit;
         let page = &streams[..streams.len().min(limit)];
-        let next_token = if has_more {
-            page.last().map(|m| {
+        let next_token = match (has_more, page.last()) {
+            (true, Some(m)) => Some(
                 PageToken {
                     after: m.name.clone(),
                     issued_ms: now,
                 }
-                .encode()
-            })
-        } else {
-            None
+                .seal(&self.tokens)?,
+            ),
+            _ => None,
         };
         Ok(ListStreamsOutput {
             stream_names: page.iter().map(|m| m.name.clone()).collect(),
@@ -369,17 +368,17 @@ impl Engine {
     ) -> Result<ListShardsOutput, StreamsError> {
         let now = self.now_ms();
         let has_stream = input.stream.name.is_some() || input.stream.arn.is_some();
-        let (name, after, filter, max_results) = match &input.next_token {
+        let (name, token_uid, after, filter, max_results) = match &input.next_token {
             Some(tok) => {
                 if has_stream {
                     return Err(StreamsError::InvalidArgument(
                         "NextToken and StreamName cannot be provided together.".into(),
                     ));
                 }
-                let t = ShardPageToken::decode(tok).ok_or_else(|| {
+                let t = ShardPageToken::open(&self.tokens, tok).ok_or_else(|| {
                     StreamsError::InvalidArgument(format!("Invalid ShardPageToken: {tok}"))
                 })?;
-                if now - t.issued_ms > TOKEN_LIFETIME_MS {
+                if tokens::expired(t.issued_ms, now) {
                     return Err(StreamsError::ExpiredNextToken(format!(
                         "The timestamp on the NextToken has expired: {tok}"
                     )));
@@ -387,6 +386,7 @@ impl Engine {
                 let filter = t.filter();
                 (
                     t.stream,
+                    Some(t.stream_uid),
                     Some(t.after),
                     filter,
                     input.max_results.unwrap_or(t.max_results),
@@ -405,6 +405,7 @@ impl Engine {
                     .and_then(parse_shard_id);
                 (
                     name,
+                    None,
                     after,
                     input.shard_filter.clone(),
                     input.max_results.unwrap_or(1000),
@@ -415,6 +416,11 @@ impl Engine {
         self.admit_control(ratelimit::LIST_SHARDS, Some(&name), None)?;
         let stream = self.lookup(&name)?;
         let m = stream.view();
+        // A token of a deleted stream of the same name: that stream is gone,
+        // as if the name were not reused.
+        if token_uid.as_ref().is_some_and(|uid| *uid != m.uid) {
+            return Err(self.not_found(&name));
+        }
         if m.state == StreamState::Creating {
             return Err(StreamsError::ResourceInUse(format!(
                 "Stream {name} under account {} is in CREATING state.",
@@ -481,6 +487,7 @@ impl Engine {
             (true, Some(last)) => Some(
                 ShardPageToken {
                     stream: name.clone(),
+                    stream_uid: m.uid.clone(),
                     after: last.index,
                     max_results: max_results as i64,
                     issued_ms: now,
@@ -492,7 +499,7 @@ impl Engine {
                         )
                     }),
                 }
-                .encode(),
+                .seal(&self.tokens)?,
             ),
             _ => None,
         };

@@ -467,6 +467,24 @@ impl Engine {
         &self,
         input: GetShardIteratorInput,
     ) -> Result<GetShardIteratorOutput, StreamsError> {
+        let position = self.shard_position(input).await?;
+        Ok(GetShardIteratorOutput {
+            shard_iterator: position.seal(&self.tokens)?,
+        })
+    }
+
+    /// The stream a shard iterator was issued for, if this server sealed it
+    /// (for request logs: iterators are opaque to everyone else).
+    pub fn iterator_stream(&self, shard_iterator: &str) -> Option<String> {
+        IteratorToken::open(shard_iterator, &self.tokens).map(|t| t.stream_name)
+    }
+
+    /// GetShardIterator's checks and position rules, before sealing: also
+    /// where SubscribeToShard starts.
+    pub(super) async fn shard_position(
+        &self,
+        input: GetShardIteratorInput,
+    ) -> Result<IteratorToken, StreamsError> {
         let name = self.resolve_name(&input.stream)?;
         let acct = &self.cfg.account_id;
         let raw = input.shard_id.as_str();
@@ -506,15 +524,12 @@ impl Engine {
                 now,
             )
             .await?;
-        Ok(GetShardIteratorOutput {
-            shard_iterator: IteratorToken {
-                stream_name: name,
-                stream_uid: m.uid.clone(),
-                shard_index: index,
-                offset,
-                issued_ms: now,
-            }
-            .encode(),
+        Ok(IteratorToken {
+            stream_name: name,
+            stream_uid: m.uid.clone(),
+            shard_index: index,
+            offset,
+            issued_ms: now,
         })
     }
 
@@ -589,12 +604,13 @@ impl Engine {
     ) -> Result<GetRecordsOutput, StreamsError> {
         let started = std::time::Instant::now();
         let invalid = || StreamsError::InvalidArgument("Invalid ShardIterator.".into());
-        let tok = IteratorToken::decode(&input.shard_iterator).ok_or_else(invalid)?;
+        let tok = IteratorToken::open(&input.shard_iterator, &self.tokens).ok_or_else(invalid)?;
         let now = self.now_ms();
-        if tok.issued_ms > now + 60_000 {
+        // Saturating: no issue time, however extreme, overflows these.
+        if tok.issued_ms > now.saturating_add(60_000) {
             return Err(invalid());
         }
-        if now - tok.issued_ms > TOKEN_LIFETIME_MS {
+        if now.saturating_sub(tok.issued_ms) > TOKEN_LIFETIME_MS {
             return Err(StreamsError::ExpiredIterator(format!(
                 "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of {TOKEN_LIFETIME_MS} milliseconds.",
                 amz_date(tok.issued_ms),
@@ -612,6 +628,8 @@ impl Engine {
             e => e,
         })?;
         let m = stream.view();
+        // Issued for an earlier stream of the same name: that stream, and so
+        // its shard, no longer exists (what AWS answers for a deleted stream).
         if m.uid != tok.stream_uid {
             return Err(self.shard_not_found(&tok.stream_name, &id));
         }
@@ -672,7 +690,7 @@ impl Engine {
                     issued_ms: now,
                     ..tok
                 }
-                .encode(),
+                .seal(&self.tokens)?,
             ),
             millis_behind_latest: millis_behind,
             child_shards: None,

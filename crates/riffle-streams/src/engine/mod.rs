@@ -42,12 +42,13 @@ pub use subscribe::Subscription;
 
 use data::child_shards;
 use tags::{validate_tag_keys, validate_tags};
-use tokens::{filter_code, PageToken, ShardPageToken};
+use tokens::{filter_code, ConsumerPageToken, PageToken, ShardPageToken};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::StreamsError;
 use crate::hashing::{even_ranges, parse_hash_key, partition_key_hash};
 use crate::iterator::IteratorToken;
+use crate::seal::TokenKey;
 use crate::seqnum::{self, SeqParts, MAX_SEQ_INDEX};
 use crate::shard::{AppendError, ShardHandle};
 use parking_lot::{Mutex, RwLock};
@@ -219,6 +220,9 @@ pub struct Engine {
     autoscale_samples: Mutex<autoscale::Samples>,
     /// Control-plane request rates (see `ratelimit`).
     control_limits: crate::throttle::ControlLimiter,
+    /// Seals shard iterators and NextTokens; kept in the data directory so
+    /// they survive a restart (see `seal`).
+    tokens: TokenKey,
 }
 
 fn shard_id(index: u32) -> String {
@@ -373,6 +377,7 @@ impl Engine {
             .map_err(|e| {
                 StreamsError::Internal(format!("cannot create {}: {e}", streams_dir.display()))
             })?;
+        let tokens = TokenKey::load_or_create(&cfg.data_dir)?;
         let engine = Engine {
             cfg,
             meta,
@@ -381,6 +386,7 @@ impl Engine {
             subs: Arc::default(),
             autoscale_samples: Mutex::new(Default::default()),
             control_limits: Default::default(),
+            tokens,
         };
         // Deletions that committed before the process stopped: their trees
         // were moved to `trash/` first, so everything there is known garbage.

@@ -16,7 +16,6 @@
 use super::{shard_id, Engine, LiveStream, StreamView};
 use crate::clock::Clock;
 use crate::error::StreamsError;
-use crate::iterator::IteratorToken;
 use crate::seqnum::{self, SeqParts};
 use crate::shard::ShardHandle;
 use parking_lot::Mutex;
@@ -129,8 +128,8 @@ impl Engine {
         let found = self.active_consumer(&input.consumer_arn)?;
         let sp = input.starting_position;
         // GetShardIterator's checks and position rules are SubscribeToShard's.
-        let it = self
-            .get_shard_iterator(GetShardIteratorInput {
+        let tok = self
+            .shard_position(GetShardIteratorInput {
                 stream: StreamRef {
                     name: Some(found.stream_name.clone()),
                     arn: None,
@@ -141,8 +140,6 @@ impl Engine {
                 timestamp: sp.timestamp,
             })
             .await?;
-        let tok = IteratorToken::decode(&it.shard_iterator)
-            .ok_or_else(|| StreamsError::Internal("own shard iterator did not decode".into()))?;
         let stream = found.stream;
         let view = stream.view();
         let log = stream
