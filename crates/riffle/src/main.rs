@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod kms_cmd;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -38,6 +39,8 @@ enum Command {
     Config,
     // About and long help come from `BenchArgs`' doc comment.
     Bench(bench::BenchArgs),
+    /// Manage the local KMS keyring that encrypts streams at rest.
+    Kms(kms_cmd::KmsArgs),
 }
 
 fn main() -> Result<()> {
@@ -49,6 +52,7 @@ fn main() -> Result<()> {
         }
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Bench(args)) => bench::main(args),
+        Some(Command::Kms(args)) => kms_cmd::main(args),
         None => serve(cli.serve),
     }
 }
