@@ -196,9 +196,7 @@ impl Engine {
             .iter()
             .position(|o| matches!(o, Err(StreamsError::Kms { .. })))
         {
-            if let Err(e) = outcomes.swap_remove(i) {
-                return Err(e);
-            }
+            outcomes.swap_remove(i)?;
         }
         let mut failed = 0;
         let results: Vec<PutRecordsResultEntry> = outcomes
