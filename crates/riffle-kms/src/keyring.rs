@@ -116,10 +116,12 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    /// Opens `<data_dir>/keys/keyring.json` (reads it if present; the file is
-    /// created on the first key). `region` and `account` form the key ARNs.
+    /// Opens `<data_dir>/keys/keyring.json`, created on the first key.
+    /// `region` and `account` form the key ARNs. The file is read on first use,
+    /// not here: a damaged keyring fails the calls that need it (with the file
+    /// and the reason), not the server's start, so unencrypted streams keep working.
     pub fn open(data_dir: &Path, region: &str, account: &str) -> Result<Keyring, KmsError> {
-        let k = Keyring {
+        Ok(Keyring {
             path: data_dir.join(KEYRING_FILE),
             region: region.to_string(),
             account: account.to_string(),
@@ -127,9 +129,7 @@ impl Keyring {
                 doc: KeyringDoc::default(),
                 stamp: None,
             }),
-        };
-        k.refresh(&mut k.state.lock())?;
-        Ok(k)
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -581,8 +581,13 @@ mod tests {
             "{\"format\":1,\"keys\":[],\"aliases\":{\"alias/x\":\"missing\"}}",
         )
         .unwrap();
+        let reopened = Keyring::open(d.path(), "us-east-1", "1").unwrap();
         assert!(matches!(
-            Keyring::open(d.path(), "us-east-1", "1").map(|_| ()),
+            reopened.list_keys(),
+            Err(KmsError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            server.generate_data_key("alias/later"),
             Err(KmsError::Corrupt { .. })
         ));
     }

@@ -344,7 +344,7 @@ impl ShardLog {
                 }
             });
         sealed.map_err(|source| LogError::Cipher {
-            file: String::new(),
+            file: "(new batch)".into(),
             position: 0,
             source,
         })?;

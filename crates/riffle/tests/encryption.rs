@@ -39,9 +39,9 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
 fn riffle_kms(data_dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_riffle"))
         .arg("kms")
-        .args(args)
         .arg("--data-dir")
         .arg(data_dir)
+        .args(args)
         .env("RIFFLE_LOG", "warn")
         .output()
         .unwrap();

@@ -257,7 +257,7 @@ impl Engine {
             self.updating(m);
             Ok(index)
         })?;
-        stream.keys.set_active(Some(index));
+        Self::sync_active_key(&stream);
         tracing::info!(
             stream = name,
             key = wrapped.key_arn,
@@ -278,9 +278,23 @@ impl Engine {
             Ok(())
         })?;
         // The data keys stay in the metadata: records sealed with them stay readable.
-        stream.keys.set_active(None);
+        Self::sync_active_key(&stream);
         tracing::info!(stream = name, "stream encryption stopped");
         Ok(())
+    }
+
+    /// Points new batches at the key the committed metadata names (the newest
+    /// data key while encrypted, none otherwise). Under the stream's writer
+    /// lock, so two racing Start/Stop calls leave the last committed state.
+    fn sync_active_key(stream: &LiveStream) {
+        let _serialised = stream.write.lock();
+        let v = stream.view();
+        let active = v
+            .encryption_key
+            .as_ref()
+            .and_then(|_| v.data_keys.len().checked_sub(1))
+            .and_then(|i| u16::try_from(i).ok());
+        stream.keys.set_active(active);
     }
 
     pub async fn put_resource_policy(
