@@ -14,6 +14,11 @@ pub(crate) const INDEX_ENTRY_LEN: usize = 24;
 /// Kinesis' 5 MiB PutRecords limit, and it keeps a garbage length field from triggering
 /// a huge allocation during recovery.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024 * 1024;
+/// Batch flag: the record area is sealed by a [`crate::BatchCipher`] (encryption at
+/// rest); bytes 10..12 of the header then hold the cipher's key index.
+pub(crate) const FLAG_SEALED: u8 = 0x01;
+/// Additional bytes a sealed record area may take beyond its plaintext (nonce, tag).
+pub const MAX_SEAL_OVERHEAD: usize = 64;
 /// `i64::MIN` stands for "no timestamp" in headers and index files.
 pub(crate) const NO_TS: i64 = i64::MIN;
 
@@ -116,7 +121,10 @@ pub(crate) fn encode_batch_body(records: &[(&[u8], &[u8])]) -> Result<Vec<u8>, u
             .saturating_add(k.len())
             .saturating_add(v.len());
     }
-    if total > MAX_BATCH_BYTES || records.len() > u32::MAX as usize {
+    // Room for a cipher's nonce and tag, so a sealed batch stays within the limit.
+    if total.saturating_add(MAX_SEAL_OVERHEAD) > MAX_BATCH_BYTES
+        || records.len() > u32::MAX as usize
+    {
         return Err(total);
     }
     let mut buf = Vec::with_capacity(total);
@@ -132,13 +140,21 @@ pub(crate) fn encode_batch_body(records: &[(&[u8], &[u8])]) -> Result<Vec<u8>, u
 }
 
 /// Fills in the batch header. `body_crc` is the CRC32C of `buf[32..]`, computed
-/// outside the writer lock and combined here with the header's CRC.
-pub(crate) fn seal_batch(buf: &mut [u8], base_offset: u64, count: u32, ts: i64, body_crc: u32) {
+/// outside the writer lock and combined here with the header's CRC. `sealed_key` is
+/// the cipher key index when the record area was sealed (encrypted).
+pub(crate) fn seal_batch(
+    buf: &mut [u8],
+    base_offset: u64,
+    count: u32,
+    ts: i64,
+    body_crc: u32,
+    sealed_key: Option<u16>,
+) {
     let batch_len = (buf.len() - 4) as u32;
     buf[0..4].copy_from_slice(&batch_len.to_le_bytes());
     buf[8] = FORMAT_VERSION;
-    buf[9] = 0; // flags
-    buf[10..12].copy_from_slice(&[0, 0]);
+    buf[9] = if sealed_key.is_some() { FLAG_SEALED } else { 0 };
+    buf[10..12].copy_from_slice(&sealed_key.unwrap_or(0).to_le_bytes());
     buf[12..20].copy_from_slice(&base_offset.to_le_bytes());
     buf[20..24].copy_from_slice(&count.to_le_bytes());
     buf[24..32].copy_from_slice(&ts.to_le_bytes());
@@ -209,12 +225,31 @@ pub(crate) struct BatchHeader {
     pub base_offset: u64,
     pub count: u32,
     pub timestamp_ms: i64,
+    /// The cipher key index if the record area is sealed (flag bit 0).
+    pub sealed_key: Option<u16>,
 }
 
 impl BatchHeader {
     pub fn next_offset(&self) -> u64 {
         self.base_offset + u64::from(self.count)
     }
+}
+
+/// What a sealed batch's cipher authenticates besides the records: the format
+/// version, key index and record count (the offset is assigned after sealing,
+/// under the writer lock, so it cannot be bound).
+pub(crate) fn seal_aad(key: u16, count: u32) -> [u8; 7] {
+    let mut a = [0u8; 7];
+    a[0] = FORMAT_VERSION;
+    a[1..3].copy_from_slice(&key.to_le_bytes());
+    a[3..7].copy_from_slice(&count.to_le_bytes());
+    a
+}
+
+/// Flags and reserved bytes (header bytes 9..12) this build writes: plain, or
+/// sealed with any key index.
+pub(crate) fn plausible_flags(head: &[u8]) -> bool {
+    head.len() >= 12 && (head[9] == FLAG_SEALED || head[9..12] == [0, 0, 0])
 }
 
 /// Parses the fixed 32-byte header without any validation beyond the length field.
@@ -234,11 +269,13 @@ pub(crate) fn parse_batch_header(b: &[u8]) -> Result<BatchHeader, &'static str> 
         base_offset: u64_at(b, 12),
         count: u32_at(b, 20),
         timestamp_ms: i64_at(b, 24),
+        sealed_key: (b[9] & FLAG_SEALED != 0).then(|| u16::from_le_bytes([b[10], b[11]])),
     })
 }
 
 /// Fully validates a complete batch (`b.len() == total_len`): checksum, version,
-/// record count and that the records exactly fill the batch.
+/// flags, record count and that the records exactly fill the batch. A sealed
+/// batch's records are checked by [`check_records`] once it is opened.
 pub(crate) fn verify_batch(b: &[u8]) -> Result<BatchHeader, &'static str> {
     let h = parse_batch_header(b)?;
     if b.len() as u64 != h.total_len {
@@ -250,11 +287,23 @@ pub(crate) fn verify_batch(b: &[u8]) -> Result<BatchHeader, &'static str> {
     if h.version != FORMAT_VERSION {
         return Err("unsupported batch format version");
     }
+    if !plausible_flags(b) {
+        return Err("unknown batch flags");
+    }
     if h.count == 0 {
         return Err("empty batch");
     }
-    let mut rest = &b[BATCH_HEADER_LEN..];
-    for _ in 0..h.count {
+    if h.sealed_key.is_some() {
+        return Ok(h);
+    }
+    check_records(&b[BATCH_HEADER_LEN..], h.count)?;
+    Ok(h)
+}
+
+/// Checks that `count` records exactly fill a record area.
+pub(crate) fn check_records(area: &[u8], count: u32) -> Result<(), &'static str> {
+    let mut rest = area;
+    for _ in 0..count {
         for _ in 0..2 {
             if rest.len() < 4 {
                 return Err("record overruns batch");
@@ -269,12 +318,13 @@ pub(crate) fn verify_batch(b: &[u8]) -> Result<BatchHeader, &'static str> {
     if !rest.is_empty() {
         return Err("trailing bytes in batch");
     }
-    Ok(h)
+    Ok(())
 }
 
-/// Iterates `(key, value)` over a batch already checked by [`verify_batch`].
-pub(crate) fn batch_records(b: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    let mut rest = &b[BATCH_HEADER_LEN.min(b.len())..];
+/// Iterates `(key, value)` over a record area already checked by [`check_records`]
+/// (a plain batch's `b[32..]` after [`verify_batch`], or an opened sealed one).
+pub(crate) fn area_records(area: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut rest = area;
     std::iter::from_fn(move || {
         let mut take = || -> Option<&[u8]> {
             if rest.len() < 4 {
@@ -389,11 +439,11 @@ mod tests {
         let recs: Vec<(&[u8], &[u8])> = vec![(b"k1", b"v1"), (b"", b"value-two"), (b"k3", b"")];
         let mut buf = encode_batch_body(&recs).unwrap();
         let body_crc = crc32c::crc32c(&buf[BATCH_HEADER_LEN..]);
-        seal_batch(&mut buf, 42, 3, 1234, body_crc);
+        seal_batch(&mut buf, 42, 3, 1234, body_crc, None);
         let h = verify_batch(&buf).unwrap();
         assert_eq!((h.base_offset, h.count, h.timestamp_ms), (42, 3, 1234));
         assert_eq!(h.total_len, buf.len() as u64);
-        let got: Vec<_> = batch_records(&buf).collect();
+        let got: Vec<_> = area_records(&buf[BATCH_HEADER_LEN..]).collect();
         assert_eq!(got, recs);
         for i in 4..buf.len() {
             let mut bad = buf.clone();

@@ -16,7 +16,7 @@ mod storage;
 mod tests;
 
 pub use fdcache::{sealed_file_stats, SealedFileStats};
-pub use format::{FORMAT_VERSION, MAX_BATCH_BYTES};
+pub use format::{FORMAT_VERSION, MAX_BATCH_BYTES, MAX_SEAL_OVERHEAD};
 pub use log::ShardLog;
 pub use sim::{PowerCheck, SimStorage};
 pub use stats::{
@@ -83,6 +83,32 @@ pub struct StoredRecord {
     pub timestamp_ms: i64,
     pub key: Vec<u8>,
     pub value: Vec<u8>,
+    /// The record's batch was stored sealed by a [`BatchCipher`] (encrypted at rest).
+    pub sealed: bool,
+}
+
+/// Encryption at rest, kept out of this crate: a log with a cipher
+/// ([`ShardLog::set_cipher`]) hands each batch's record area to it before the write
+/// and after the read. The batch header records that it is sealed and the key index.
+pub trait BatchCipher: Send + Sync {
+    /// The key new batches are sealed with, or `None` to write them in plaintext.
+    fn active_key(&self) -> Option<u16>;
+    /// Encrypts `buf[at..]` in place with key `key` and appends whatever [`open`]
+    /// needs (nonce, tag; at most [`MAX_SEAL_OVERHEAD`] bytes). `aad` must be authenticated.
+    ///
+    /// [`open`]: BatchCipher::open
+    fn seal(&self, key: u16, buf: &mut Vec<u8>, at: usize, aad: &[u8]) -> Result<(), CipherError>;
+    /// Reverses [`seal`](BatchCipher::seal), failing if the bytes or `aad` were altered.
+    fn open(&self, key: u16, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CipherError>;
+}
+
+/// A cipher failure, with the AWS error code the caller should see (e.g.
+/// `KMSDisabledException`) when it is not plain corruption.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CipherError {
+    pub code: Option<&'static str>,
+    pub message: String,
 }
 
 /// Whether a log accepts writes (for `/health/ready` and metrics).
@@ -137,6 +163,15 @@ pub enum LogError {
         valid_at: u64,
         reason: String,
         copy: String,
+    },
+    /// A sealed batch could not be sealed or opened: its key is unavailable, or
+    /// authentication failed (the ciphertext was altered).
+    #[error("cannot open or seal batch in {file} at byte {position}: {source}")]
+    Cipher {
+        file: String,
+        position: u64,
+        #[source]
+        source: CipherError,
     },
     #[error("append called with no records")]
     EmptyBatch,

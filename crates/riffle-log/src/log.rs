@@ -16,7 +16,9 @@ use crate::format::{self, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::segment::{self, ChunkReader, SegMeta, Segment};
 use crate::stats;
 use crate::storage::{read_exact_at, Storage, StorageFile};
-use crate::{AppendInfo, LogConfig, LogError, LogHealth, StoredRecord, SyncPolicy};
+use crate::{
+    AppendInfo, BatchCipher, CipherError, LogConfig, LogError, LogHealth, StoredRecord, SyncPolicy,
+};
 
 mod recovery;
 
@@ -56,6 +58,8 @@ pub(crate) struct Inner {
     sync_count: AtomicU64,
     /// Serialises `delete_before` calls.
     retention: Mutex<()>,
+    /// Seals new batches and opens sealed ones (encryption at rest); see `set_cipher`.
+    cipher: RwLock<Option<Arc<dyn BatchCipher>>>,
 }
 
 /// Where the active segment is damaged (see `recover_active`).
@@ -147,6 +151,7 @@ impl ShardLog {
             epoch: AtomicU64::new(0),
             sync_count,
             retention: Mutex::new(()),
+            cipher: RwLock::new(None),
         });
         let flusher = match cfg.sync {
             SyncPolicy::IntervalMs(ms) => Some(flusher::register(&inner, ms)?),
@@ -171,6 +176,8 @@ impl ShardLog {
         }
         let mut buf = format::encode_batch_body(records)
             .map_err(|bytes| LogError::BatchTooLarge { bytes })?;
+        let count = records.len() as u32; // bounded by encode_batch_body
+        let sealed_key = self.seal(&mut buf, count)?;
         if let Some(d) = &self.inner.damage {
             return Err(d.error());
         }
@@ -178,7 +185,6 @@ impl ShardLog {
             self.inner.auto_recover()?;
         }
         let body_crc = crc32c::crc32c(&buf[BATCH_HEADER_LEN..]);
-        let count = records.len() as u32; // bounded by encode_batch_body
         let inner = &*self.inner;
         let (info, end) = {
             let mut w = inner.writer.lock();
@@ -190,7 +196,7 @@ impl ShardLog {
                 .map_or(timestamp_ms, |last| timestamp_ms.max(last));
             inner.maybe_roll(&mut w, ts, buf.len() as u64)?;
             let base = w.next_offset;
-            format::seal_batch(&mut buf, base, count, ts, body_crc);
+            format::seal_batch(&mut buf, base, count, ts, body_crc, sealed_key);
             let pos = w.active.meta.read().size;
             let file = w.active.file.get()?;
             if let Err(e) = file.write_all_at(&buf, pos) {
@@ -273,7 +279,15 @@ impl ShardLog {
                     break 'segments;
                 }
                 if h.next_offset() > from {
-                    for (i, (k, v)) in format::batch_records(batch).enumerate() {
+                    let opened;
+                    let area = match h.sealed_key {
+                        None => &batch[BATCH_HEADER_LEN..],
+                        Some(key) => {
+                            opened = self.open_sealed(&seg, pos, key, h.count, batch)?;
+                            &opened[..]
+                        }
+                    };
+                    for (i, (k, v)) in format::area_records(area).enumerate() {
                         let offset = h.base_offset + i as u64;
                         if offset < from {
                             continue;
@@ -288,6 +302,7 @@ impl ShardLog {
                             timestamp_ms: h.timestamp_ms,
                             key: k.to_vec(),
                             value: v.to_vec(),
+                            sealed: h.sealed_key.is_some(),
                         });
                         if out.len() >= max_records {
                             break 'segments;
@@ -299,6 +314,72 @@ impl ShardLog {
             }
         }
         Ok(out)
+    }
+
+    /// Installs (or removes) the cipher that seals new batches and opens sealed
+    /// ones. Without one, appends write plaintext and reading a sealed batch fails.
+    pub fn set_cipher(&self, cipher: Option<Arc<dyn BatchCipher>>) {
+        *self.inner.cipher.write() = cipher;
+    }
+
+    /// Seals the record area of a built batch if the cipher has an active key;
+    /// returns that key index for the header.
+    fn seal(&self, buf: &mut Vec<u8>, count: u32) -> Result<Option<u16>, LogError> {
+        let cipher = self.inner.cipher.read().clone();
+        let Some((cipher, key)) = cipher.and_then(|c| c.active_key().map(|k| (c, k))) else {
+            return Ok(None);
+        };
+        let plain_len = buf.len();
+        let aad = format::seal_aad(key, count);
+        let sealed = cipher
+            .seal(key, buf, BATCH_HEADER_LEN, &aad)
+            .and_then(|()| {
+                if buf.len() > plain_len + format::MAX_SEAL_OVERHEAD {
+                    Err(CipherError {
+                        code: None,
+                        message: "cipher overhead exceeds MAX_SEAL_OVERHEAD".into(),
+                    })
+                } else {
+                    Ok(())
+                }
+            });
+        sealed.map_err(|source| LogError::Cipher {
+            file: "(new batch)".into(),
+            position: 0,
+            source,
+        })?;
+        Ok(Some(key))
+    }
+
+    /// Opens a sealed batch (already CRC-checked) and checks its records fill it.
+    fn open_sealed(
+        &self,
+        seg: &Segment,
+        pos: u64,
+        key: u16,
+        count: u32,
+        batch: &[u8],
+    ) -> Result<Vec<u8>, LogError> {
+        let cipher_err = |source| LogError::Cipher {
+            file: seg.log_name(),
+            position: pos,
+            source,
+        };
+        let cipher = self.inner.cipher.read().clone().ok_or_else(|| {
+            cipher_err(CipherError {
+                code: None,
+                message: "the batch is encrypted and the log has no cipher".into(),
+            })
+        })?;
+        let area = cipher
+            .open(
+                key,
+                &batch[BATCH_HEADER_LEN..],
+                &format::seal_aad(key, count),
+            )
+            .map_err(cipher_err)?;
+        format::check_records(&area, count).map_err(|r| corrupt(seg.log_name(), pos, r))?;
+        Ok(area)
     }
 
     /// First offset still stored (advances when retention deletes segments).

@@ -252,7 +252,7 @@ pub(crate) fn find_valid_batch_after(
         let head = rd.get(pos, BATCH_HEADER_LEN)?.unwrap_or_default();
         let plausible = head.len() == BATCH_HEADER_LEN
             && head[8] == format::FORMAT_VERSION
-            && head[9..12] == [0, 0, 0]
+            && format::plausible_flags(head)
             && format::parse_batch_header(head).is_ok_and(|h| {
                 // Every record takes at least 8 bytes (its two length fields).
                 let max_offset = next_offset.saturating_add((pos - bad_pos) / 8 + 1);

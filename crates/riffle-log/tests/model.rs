@@ -165,6 +165,7 @@ fn expected(m: &Model, from: u64, max_records: usize, max_bytes: usize) -> Vec<S
             timestamp_ms: *ts,
             key: k.clone(),
             value: v.clone(),
+            sealed: false,
         });
     }
     out

@@ -261,6 +261,7 @@ pub fn sample_stream(name: &str) -> StreamMeta {
         next_shard_index: 1,
         tags: Default::default(),
         encryption_key: None,
+        data_keys: Vec::new(),
         shard_level_metrics: vec![],
         warm_throughput_mibps: None,
         consumers: vec![],

@@ -68,6 +68,23 @@ pub struct StreamMeta {
     /// When the capacity mode was switched (epoch ms), for AWS's twice-per-24-hours rule.
     #[serde(default)]
     pub mode_updates: Vec<i64>,
+    /// Encryption at rest: every data key the stream ever sealed records with,
+    /// wrapped by its KMS master key. A sealed batch names its key by index in
+    /// this list, so entries are only ever appended.
+    #[serde(default)]
+    pub data_keys: Vec<StreamDataKey>,
+}
+
+/// A stream data key (AES-256), wrapped by a master key of the local keyring.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamDataKey {
+    /// ARN of the master key that wraps it.
+    pub key_arn: String,
+    /// The wrapped key, base64 (see docs/security-encryption.md).
+    pub wrapped: String,
+    /// When StartStreamEncryption made it (epoch ms): batches written from then
+    /// on until the next Start or Stop are sealed with it.
+    pub since_ms: i64,
 }
 
 /// A resharding request waiting for its UPDATING period to end.

@@ -9,6 +9,7 @@
 //! appends. [`arn`] builds and parses Kinesis stream and consumer ARNs.
 
 mod clock;
+mod encryption;
 mod engine;
 mod error;
 pub mod hashing;

@@ -59,6 +59,10 @@ pub struct BenchArgs {
     /// Delete the stream when done.
     #[arg(long)]
     pub delete: bool,
+    /// Encrypt the stream at rest first (StartStreamEncryption with this KMS key
+    /// id or alias, e.g. alias/aws/kinesis), to measure encryption's cost.
+    #[arg(long, value_name = "KEY_ID")]
+    pub encrypt: Option<String>,
     /// Shards of the created stream.
     #[arg(long, default_value_t = 4)]
     pub shards: u32,
@@ -189,6 +193,9 @@ struct Report {
     batch: usize,
     key_dist: KeyDist,
     rate: f64,
+    /// The KMS key the stream was encrypted with (--encrypt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encrypted_with: Option<String>,
     write: Phase,
     #[serde(skip_serializing_if = "Option::is_none")]
     read: Option<Phase>,
@@ -310,6 +317,10 @@ async fn run(args: BenchArgs) -> Result<Report> {
         wire.create_stream(&stream, args.shards).await?;
     }
     let stream_arn = wire.wait_active(&stream, Duration::from_secs(60)).await?;
+    if let Some(key) = &args.encrypt {
+        wire.start_stream_encryption(&stream, key).await?;
+        wire.wait_active(&stream, Duration::from_secs(60)).await?;
+    }
     let shards = wire.list_shards(&stream).await?;
     let counters = Arc::new(Counters::default());
     let peak_rss = Arc::new(AtomicU64::new(0));
@@ -532,6 +543,7 @@ async fn run(args: BenchArgs) -> Result<Report> {
         }
     }
     Ok(Report {
+        encrypted_with: args.encrypt.clone(),
         endpoint: args.endpoint.clone(),
         mode: args.mode,
         stream,
@@ -981,6 +993,9 @@ fn render(r: &Report) -> String {
         "riffle bench {:?} against {} (stream {}, {} shards, {} producers, {} consumers, {}-byte records, batch {}, keys {:?})\n",
         r.mode, r.endpoint, r.stream, r.shards, r.producers, r.consumers, r.record_bytes, r.batch, r.key_dist
     );
+    if let Some(k) = &r.encrypted_with {
+        s += &format!("stream encrypted at rest with {k}\n");
+    }
     let phase = |name: &str, p: &Phase, s: &mut String| {
         let l = &p.latency_ms;
         *s += &format!(

@@ -5,6 +5,7 @@ mod bench;
 mod cert_cmd;
 mod config;
 mod policy_cmd;
+mod kms_cmd;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -48,6 +49,8 @@ enum Command {
     Audit(audit_cmd::AuditArgs),
     // About and long help come from `CertArgs`' doc comment.
     Cert(cert_cmd::CertArgs),
+    /// Manage the local KMS keyring that encrypts streams at rest.
+    Kms(kms_cmd::KmsArgs),
 }
 
 fn main() -> Result<()> {
@@ -62,6 +65,7 @@ fn main() -> Result<()> {
         Some(Command::Policy(args)) => std::process::exit(policy_cmd::main(args)),
         Some(Command::Audit(args)) => audit_cmd::main(args),
         Some(Command::Cert(args)) => cert_cmd::main(args),
+        Some(Command::Kms(args)) => kms_cmd::main(args),
         None => serve(cli.serve),
     }
 }

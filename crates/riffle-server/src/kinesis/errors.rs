@@ -12,6 +12,7 @@ pub fn to_api_error(e: StreamsError) -> ApiError {
         StreamsError::ExpiredIterator(m) => ApiError::expired_iterator(m),
         StreamsError::ExpiredNextToken(m) => ApiError::expired_next_token(m),
         StreamsError::Validation(m) => ApiError::validation(m),
+        StreamsError::Kms { code, message } => ApiError::new(code, message),
         e @ (StreamsError::Log(_) | StreamsError::Meta(_) | StreamsError::Internal(_)) => {
             tracing::error!(error = %e, "internal failure");
             ApiError::internal()

@@ -81,6 +81,7 @@ impl Engine {
             shards,
             tags: input.tags.unwrap_or_default(),
             encryption_key: None,
+            data_keys: Vec::new(),
             shard_level_metrics: vec![],
             warm_throughput_mibps: input.warm_throughput_mibps,
             consumers: vec![],
@@ -96,8 +97,9 @@ impl Engine {
         // request is dropped.
         let (cfg, dir) = (self.cfg.log.clone(), self.stream_dir(&meta.uid));
         let (store, streams) = (self.meta.clone(), self.streams.clone());
+        let keyring = self.keyring.clone();
         let created = blocking(move || {
-            let stream = open_stream_at(&cfg, dir, meta.clone())?;
+            let stream = open_stream_at(&cfg, &keyring, dir, meta.clone())?;
             sync_new_stream_dir(&stream.dir)?;
             // The store refuses a name it holds; any stream left in the map under
             // this name has had its deletion committed, so replacing it is right.

@@ -187,9 +187,17 @@ impl Engine {
     ) -> Result<PutRecordsOutput, StreamsError> {
         let started = std::time::Instant::now();
         let (name, stream) = self.lookup_ref(&input.stream)?;
-        let (outcomes, m) = self
+        let (mut outcomes, m) = self
             .append_entries(&name, &stream, Arc::new(input.records), started)
             .await?;
+        // A KMS failure fails the whole call, as on AWS: per-record entries
+        // never carry KMS codes.
+        if let Some(i) = outcomes
+            .iter()
+            .position(|o| matches!(o, Err(StreamsError::Kms { .. })))
+        {
+            outcomes.swap_remove(i)?;
+        }
         let mut failed = 0;
         let results: Vec<PutRecordsResultEntry> = outcomes
             .into_iter()
@@ -355,8 +363,19 @@ impl Engine {
                     Err(AppendError::Closed) => pending.extend(positions),
                     Err(AppendError::Log(e)) => {
                         tracing::error!(stream = name, shard = index, error = %e, "append failed");
+                        // An unusable KMS key keeps its code: put_records fails the call with it.
+                        let kms = match StreamsError::from(e) {
+                            StreamsError::Kms { code, message } => Some((code, message)),
+                            _ => None,
+                        };
                         for &i in &positions {
-                            results[i] = Some(Err(internal()));
+                            results[i] = Some(Err(match &kms {
+                                Some((code, message)) => StreamsError::Kms {
+                                    code,
+                                    message: message.clone(),
+                                },
+                                None => internal(),
+                            }));
                         }
                     }
                 }
@@ -669,7 +688,8 @@ impl Engine {
                 approximate_arrival_timestamp: Timestamp(r.timestamp_ms),
                 data: Blob(r.value),
                 partition_key: String::from_utf8(r.key).unwrap_or_default(),
-                encryption_type: m.encryption_key.as_ref().map(|_| "KMS".to_string()),
+                // Per record: what matters is how it is stored, not the stream's setting now.
+                encryption_type: r.sealed.then(|| "KMS".to_string()),
             })
             .collect();
         // At the end of a closed shard: no next iterator, and the children instead.

@@ -45,6 +45,7 @@ use tags::{validate_tag_keys, validate_tags};
 use tokens::{filter_code, ConsumerPageToken, PageToken, ShardPageToken};
 
 use crate::clock::{Clock, SystemClock};
+use crate::encryption::StreamKeys;
 use crate::error::StreamsError;
 use crate::hashing::{even_ranges, parse_hash_key, partition_key_hash};
 use crate::iterator::IteratorToken;
@@ -52,6 +53,7 @@ use crate::seal::TokenKey;
 use crate::seqnum::{self, SeqParts, MAX_SEQ_INDEX};
 use crate::shard::{AppendError, ShardHandle};
 use parking_lot::{Mutex, RwLock};
+use riffle_kms::Keyring;
 use riffle_log::{LogConfig, ShardLog, StoredRecord};
 use riffle_meta::{MetaStore, ShardMeta, StreamMeta, StreamState};
 use riffle_model::*;
@@ -193,6 +195,8 @@ struct LiveStream {
     /// that resurrected its metadata after its folder went to the trash, and
     /// the next start refused to open. Checked by every writer under `write`.
     deleted: std::sync::atomic::AtomicBool,
+    /// Data keys for encryption at rest, shared by the shards' ciphers.
+    keys: Arc<StreamKeys>,
 }
 
 impl LiveStream {
@@ -223,6 +227,8 @@ pub struct Engine {
     /// Seals shard iterators and NextTokens; kept in the data directory so
     /// they survive a restart (see `seal`).
     tokens: TokenKey,
+    /// Master keys for encryption at rest (`<data-dir>/keys/keyring.json`).
+    keyring: Arc<Keyring>,
 }
 
 fn shard_id(index: u32) -> String {
@@ -248,27 +254,32 @@ fn create_secs(s: &ShardMeta) -> u64 {
 
 fn open_log_at(
     cfg: &LogConfig,
+    keys: &Arc<StreamKeys>,
     dir: &Path,
     index: u32,
     closed: bool,
 ) -> Result<Arc<ShardHandle>, StreamsError> {
     let log = ShardLog::open(&dir.join(format!("{index:012}")), cfg.clone())?;
+    log.set_cipher(Some(keys.cipher(index)));
     Ok(Arc::new(ShardHandle::new(log, closed)))
 }
 
 fn open_stream_at(
     cfg: &LogConfig,
+    keyring: &Keyring,
     dir: PathBuf,
     m: StreamMeta,
 ) -> Result<Arc<LiveStream>, StreamsError> {
+    let keys = StreamKeys::load(keyring, &m);
     let mut logs = HashMap::new();
     for s in &m.shards {
         logs.insert(
             s.index,
-            open_log_at(cfg, &dir, s.index, s.closed_ms.is_some())?,
+            open_log_at(cfg, &keys, &dir, s.index, s.closed_ms.is_some())?,
         );
     }
     Ok(Arc::new(LiveStream {
+        keys,
         write: Mutex::new(()),
         view: RwLock::new(Arc::new(StreamView::new(m))),
         logs: RwLock::new(logs),
@@ -378,7 +389,11 @@ impl Engine {
                 StreamsError::Internal(format!("cannot create {}: {e}", streams_dir.display()))
             })?;
         let tokens = TokenKey::load_or_create(&cfg.data_dir)?;
+        let keyring = Keyring::open(&cfg.data_dir, &cfg.region, &cfg.account_id)
+            .map(Arc::new)
+            .map_err(|e| StreamsError::Internal(format!("cannot open the KMS keyring: {e}")))?;
         let engine = Engine {
+            keyring,
             cfg,
             meta,
             clock,
@@ -431,16 +446,16 @@ impl Engine {
     /// Opens (creating or recovering) one shard's log. Blocking.
     fn open_log(
         &self,
-        dir: &Path,
+        stream: &LiveStream,
         index: u32,
         closed: bool,
     ) -> Result<Arc<ShardHandle>, StreamsError> {
-        open_log_at(&self.cfg.log, dir, index, closed)
+        open_log_at(&self.cfg.log, &stream.keys, &stream.dir, index, closed)
     }
 
     /// Opens every shard log of a stream. Blocking: one directory and log per shard.
     fn open_stream(&self, m: StreamMeta) -> Result<Arc<LiveStream>, StreamsError> {
-        open_stream_at(&self.cfg.log, self.stream_dir(&m.uid), m)
+        open_stream_at(&self.cfg.log, &self.keyring, self.stream_dir(&m.uid), m)
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -753,6 +768,7 @@ mod tests {
             next_shard_index: n,
             tags: BTreeMap::new(),
             encryption_key: None,
+            data_keys: Vec::new(),
             shard_level_metrics: vec![],
             warm_throughput_mibps: None,
             consumers: vec![],

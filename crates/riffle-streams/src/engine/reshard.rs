@@ -378,7 +378,7 @@ impl Engine {
         for s in &plan.add {
             new_logs.push((
                 s.index,
-                self.open_log(&stream.dir, s.index, s.closed_ms.is_some())?,
+                self.open_log(stream, s.index, s.closed_ms.is_some())?,
             ));
         }
         if !new_logs.is_empty() {

@@ -228,11 +228,43 @@ impl Engine {
                 input.encryption_type
             )));
         }
-        self.update_active(&name, &stream, |m| {
+        self.require_active(&name, &stream.view())?;
+        // KMS GenerateDataKey: resolves the key in any of its four forms and
+        // refuses a missing, disabled or pending-deletion one.
+        let keyring = self.keyring.clone();
+        let key_id = input.key_id.clone();
+        let (data_key, wrapped) = off_worker(move || keyring.generate_data_key(&key_id))?;
+        let now = self.now_ms();
+        // The key is installed before the metadata naming it commits and made
+        // active only after: no batch is ever sealed with an unpersisted key.
+        let mut data_key = Some(data_key);
+        let index = self.update_active(&name, &stream, |m| {
+            let index = u16::try_from(m.data_keys.len()).map_err(|_| {
+                StreamsError::LimitExceeded(format!(
+                    "Stream {name} under account {} has used all of its data keys.",
+                    self.cfg.account_id
+                ))
+            })?;
+            if let Some(k) = data_key.take() {
+                stream.keys.install(index, k);
+            }
+            m.data_keys.push(riffle_meta::StreamDataKey {
+                key_arn: wrapped.key_arn.clone(),
+                wrapped: wrapped.ciphertext.clone(),
+                since_ms: now,
+            });
             m.encryption_key = Some(input.key_id.clone());
             self.updating(m);
-            Ok(())
-        })
+            Ok(index)
+        })?;
+        Self::sync_active_key(&stream);
+        tracing::info!(
+            stream = name,
+            key = wrapped.key_arn,
+            index,
+            "stream encryption started"
+        );
+        Ok(())
     }
 
     pub async fn stop_stream_encryption(
@@ -244,7 +276,25 @@ impl Engine {
             m.encryption_key = None;
             self.updating(m);
             Ok(())
-        })
+        })?;
+        // The data keys stay in the metadata: records sealed with them stay readable.
+        Self::sync_active_key(&stream);
+        tracing::info!(stream = name, "stream encryption stopped");
+        Ok(())
+    }
+
+    /// Points new batches at the key the committed metadata names (the newest
+    /// data key while encrypted, none otherwise). Under the stream's writer
+    /// lock, so two racing Start/Stop calls leave the last committed state.
+    fn sync_active_key(stream: &LiveStream) {
+        let _serialised = stream.write.lock();
+        let v = stream.view();
+        let active = v
+            .encryption_key
+            .as_ref()
+            .and_then(|_| v.data_keys.len().checked_sub(1))
+            .and_then(|i| u16::try_from(i).ok());
+        stream.keys.set_active(active);
     }
 
     pub async fn put_resource_policy(

@@ -430,7 +430,6 @@ impl Subscription {
             .metrics
             .subscribe_event(stored.len(), bytes as u64, millis_behind);
         let continuation = Engine::seq_of(m, self.shard_index, last.offset, last.timestamp_ms);
-        let encryption = m.encryption_key.as_ref().map(|_| "KMS".to_string());
         let records = stored
             .into_iter()
             .map(|r| Record {
@@ -438,7 +437,7 @@ impl Subscription {
                 approximate_arrival_timestamp: Timestamp(r.timestamp_ms),
                 data: Blob(r.value),
                 partition_key: String::from_utf8(r.key).unwrap_or_default(),
-                encryption_type: encryption.clone(),
+                encryption_type: r.sealed.then(|| "KMS".to_string()),
             })
             .collect();
         Ok(SubscribeToShardEvent {

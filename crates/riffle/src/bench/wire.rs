@@ -143,6 +143,16 @@ impl Wire {
         .map(|_| ())
     }
 
+    /// StartStreamEncryption with a KMS key id or alias (encryption at rest).
+    pub async fn start_stream_encryption(&self, stream: &str, key_id: &str) -> Result<()> {
+        self.control(
+            "StartStreamEncryption",
+            &json!({"StreamName": stream, "EncryptionType": "KMS", "KeyId": key_id}),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Waits for ACTIVE; returns the stream ARN.
     pub async fn wait_active(&self, stream: &str, within: Duration) -> Result<String> {
         let deadline = Instant::now() + within;
