@@ -16,7 +16,7 @@ use crate::format::{self, SegmentHeader, BATCH_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::segment::{self, ChunkReader, SegMeta, Segment};
 use crate::stats;
 use crate::storage::{read_exact_at, Storage, StorageFile};
-use crate::{AppendInfo, LogConfig, LogError, LogHealth, StoredRecord, SyncPolicy};
+use crate::{AppendInfo, LogConfig, LogError, LogHealth, RecordValue, StoredRecord, SyncPolicy};
 
 mod recovery;
 
@@ -166,11 +166,21 @@ impl ShardLog {
         timestamp_ms: i64,
         records: &[(&[u8], &[u8])],
     ) -> Result<AppendInfo, LogError> {
+        self.append_values(timestamp_ms, records)
+    }
+
+    /// [`ShardLog::append`] with values that write themselves into the batch
+    /// buffer (see [`RecordValue`]); a value that fails fails the whole batch,
+    /// before anything is written.
+    pub fn append_values<V: RecordValue>(
+        &self,
+        timestamp_ms: i64,
+        records: &[(&[u8], V)],
+    ) -> Result<AppendInfo, LogError> {
         if records.is_empty() {
             return Err(LogError::EmptyBatch);
         }
-        let mut buf = format::encode_batch_body(records)
-            .map_err(|bytes| LogError::BatchTooLarge { bytes })?;
+        let mut buf = format::encode_batch_body(records)?;
         if let Some(d) = &self.inner.damage {
             return Err(d.error());
         }

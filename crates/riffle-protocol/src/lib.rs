@@ -264,6 +264,7 @@ pub fn decode_request<'a>(
         op,
         format,
         fields: fields::Fields::new(members, fields),
+        body: None,
     })
 }
 

@@ -51,8 +51,9 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
     let request_id = uuid::Uuid::new_v4().to_string();
     let origin = parts.headers.contains_key("origin");
 
+    // Shared (not copied) with the call, so record data can stay slices of it.
     let body = match read_body(body, state.cfg.max_request_bytes).await {
-        Some(b) => b,
+        Some(b) => bytes::Bytes::from(b),
         None => {
             let reply = Reply::wire(WireResponse {
                 status: 413,
@@ -92,7 +93,7 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
         Decoded::Call(call) => {
             let (spec, op) = (call.service, call.op);
             let reply = match state.service_for(spec) {
-                Some(service) => service.call(call).await,
+                Some(service) => service.call(call.with_body(body.clone())).await,
                 None => Reply::error(call.format, &riffle_model::ApiError::internal()),
             };
             finish(
