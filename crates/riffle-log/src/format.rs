@@ -1,6 +1,8 @@
 //! On-disk encoding of segment headers, record batches and index files.
 //! Everything is little-endian; the byte layout is documented in docs/storage-format.md.
 
+use crate::{LogError, RecordValue};
+
 /// Format version written into segment headers, batches and index files.
 pub const FORMAT_VERSION: u8 = 1;
 
@@ -112,29 +114,36 @@ pub(crate) fn decode_segment_header(b: &[u8]) -> Result<SegmentHeader, &'static 
 
 /// Appends the records of a batch after a zeroed header placeholder and returns
 /// the buffer; the header is filled in by [`seal_batch`] once the offset is known
-/// (under the writer lock), so the expensive part happens outside it.
-pub(crate) fn encode_batch_body(records: &[(&[u8], &[u8])]) -> Result<Vec<u8>, usize> {
+/// (under the writer lock), so the expensive part happens outside it. Each value
+/// writes (or decodes) itself into the buffer.
+pub(crate) fn encode_batch_body<V: RecordValue>(
+    records: &[(&[u8], V)],
+) -> Result<Vec<u8>, LogError> {
     let mut total = BATCH_HEADER_LEN;
     for (k, v) in records {
         total = total
             .saturating_add(8)
             .saturating_add(k.len())
-            .saturating_add(v.len());
+            .saturating_add(v.stored_len());
     }
     // Room for a cipher's nonce and tag, so a sealed batch stays within the limit.
     if total.saturating_add(MAX_SEAL_OVERHEAD) > MAX_BATCH_BYTES
         || records.len() > u32::MAX as usize
     {
-        return Err(total);
+        return Err(LogError::BatchTooLarge { bytes: total });
     }
     let mut buf = Vec::with_capacity(total);
     buf.resize(BATCH_HEADER_LEN, 0);
-    for (k, v) in records {
+    for (index, (k, v)) in records.iter().enumerate() {
         // Lengths fit in u32 because total <= MAX_BATCH_BYTES.
         buf.extend_from_slice(&(k.len() as u32).to_le_bytes());
         buf.extend_from_slice(k);
-        buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        buf.extend_from_slice(v);
+        let len = v.stored_len();
+        buf.extend_from_slice(&(len as u32).to_le_bytes());
+        let start = buf.len();
+        if !v.append_to(&mut buf) || buf.len() != start + len {
+            return Err(LogError::BadValue { index });
+        }
     }
     Ok(buf)
 }

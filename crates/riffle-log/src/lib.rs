@@ -177,4 +177,31 @@ pub enum LogError {
     EmptyBatch,
     #[error("batch of {bytes} bytes exceeds the maximum batch size")]
     BatchTooLarge { bytes: usize },
+    /// A [`RecordValue`] could not produce its bytes (e.g. text that does not
+    /// decode after all); nothing of the batch was written.
+    #[error("record {index} of the batch has a value that cannot be stored")]
+    BadValue { index: usize },
+}
+
+/// A record's value as [`ShardLog::append`] puts it into the batch buffer:
+/// raw bytes are copied, an encoded value (a request's base64 `Data`) can be
+/// decoded straight into the buffer, so it is written once, not decoded into
+/// a buffer of its own and then copied.
+pub trait RecordValue {
+    /// The value's length in bytes, as stored.
+    fn stored_len(&self) -> usize;
+    /// Appends exactly [`RecordValue::stored_len`] bytes to `buf`; `false` if
+    /// the value cannot be produced.
+    fn append_to(&self, buf: &mut Vec<u8>) -> bool;
+}
+
+impl RecordValue for &[u8] {
+    fn stored_len(&self) -> usize {
+        self.len()
+    }
+
+    fn append_to(&self, buf: &mut Vec<u8>) -> bool {
+        buf.extend_from_slice(self);
+        true
+    }
 }

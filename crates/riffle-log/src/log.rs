@@ -17,7 +17,8 @@ use crate::segment::{self, ChunkReader, SegMeta, Segment};
 use crate::stats;
 use crate::storage::{read_exact_at, Storage, StorageFile};
 use crate::{
-    AppendInfo, BatchCipher, CipherError, LogConfig, LogError, LogHealth, StoredRecord, SyncPolicy,
+    AppendInfo, BatchCipher, CipherError, LogConfig, LogError, LogHealth, RecordValue,
+    StoredRecord, SyncPolicy,
 };
 
 mod recovery;
@@ -171,11 +172,21 @@ impl ShardLog {
         timestamp_ms: i64,
         records: &[(&[u8], &[u8])],
     ) -> Result<AppendInfo, LogError> {
+        self.append_values(timestamp_ms, records)
+    }
+
+    /// [`ShardLog::append`] with values that write themselves into the batch
+    /// buffer (see [`RecordValue`]); a value that fails fails the whole batch,
+    /// before anything is written.
+    pub fn append_values<V: RecordValue>(
+        &self,
+        timestamp_ms: i64,
+        records: &[(&[u8], V)],
+    ) -> Result<AppendInfo, LogError> {
         if records.is_empty() {
             return Err(LogError::EmptyBatch);
         }
-        let mut buf = format::encode_batch_body(records)
-            .map_err(|bytes| LogError::BatchTooLarge { bytes })?;
+        let mut buf = format::encode_batch_body(records)?;
         let count = records.len() as u32; // bounded by encode_batch_body
         let sealed_key = self.seal(&mut buf, count)?;
         if let Some(d) = &self.inner.damage {

@@ -992,6 +992,37 @@ impl crate::BatchCipher for XorCipher {
     }
 }
 
+/// A value that writes itself (here: upper-cases ASCII) into the batch.
+struct Upper<'a>(&'a [u8]);
+
+impl crate::RecordValue for Upper<'_> {
+    fn stored_len(&self) -> usize {
+        self.0.len()
+    }
+    fn append_to(&self, buf: &mut Vec<u8>) -> bool {
+        buf.extend(self.0.iter().map(u8::to_ascii_uppercase));
+        true
+    }
+}
+
+/// Claims one length and writes another, or fails outright.
+struct Liar(usize, Option<&'static [u8]>);
+
+impl crate::RecordValue for Liar {
+    fn stored_len(&self) -> usize {
+        self.0
+    }
+    fn append_to(&self, buf: &mut Vec<u8>) -> bool {
+        match self.1 {
+            Some(b) => {
+                buf.extend_from_slice(b);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 #[test]
 fn sealed_batches_are_transformed_on_disk_survive_recovery_and_mix_with_plain_ones() {
     let dir = tempfile::tempdir().unwrap();
@@ -1067,4 +1098,36 @@ fn sealed_batches_are_transformed_on_disk_survive_recovery_and_mix_with_plain_on
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn values_write_themselves_into_the_batch_and_a_bad_one_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = ShardLog::open(dir.path(), LogConfig::default()).unwrap();
+    let info = log
+        .append_values(10, &[(&b"k1"[..], Upper(b"abc")), (&b"k2"[..], Upper(b""))])
+        .unwrap();
+    assert_eq!(info.first_offset, 0);
+    for bad in [Liar(3, None), Liar(3, Some(b"ab")), Liar(1, Some(b"ab"))] {
+        let err = log
+            .append_values(20, &[(&b"ok"[..], Liar(1, Some(b"x"))), (&b"k"[..], bad)])
+            .unwrap_err();
+        assert!(matches!(err, LogError::BadValue { index: 1 }), "{err}");
+    }
+    let info = log.append(30, &[(b"k3", b"raw")]).unwrap();
+    assert_eq!(info.first_offset, 2, "failed batches took no offsets");
+    let got: Vec<(Vec<u8>, Vec<u8>)> = log
+        .read(0, 100, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key, r.value))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (b"k1".to_vec(), b"ABC".to_vec()),
+            (b"k2".to_vec(), vec![]),
+            (b"k3".to_vec(), b"raw".to_vec()),
+        ]
+    );
 }

@@ -8,12 +8,14 @@
 
 mod error;
 mod ops;
+mod record_data;
 mod shapes;
 mod shapes_more;
 mod values;
 
 pub use error::ApiError;
 pub use ops::Operation;
+pub use record_data::RecordData;
 pub use shapes::*;
 pub use shapes_more::*;
 pub use values::{Blob, Timestamp};

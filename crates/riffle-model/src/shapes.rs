@@ -3,7 +3,7 @@
 //! to the exact wire member names.
 
 use crate::shapes_more::*;
-use crate::{Blob, Timestamp};
+use crate::{Blob, RecordData, Timestamp};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -104,7 +104,9 @@ pub struct PutRecordInput {
 
 #[derive(Clone, Debug, Default)]
 pub struct PutRecordsEntry {
-    pub data: Vec<u8>,
+    /// Kept as validated base64 text from a JSON body until the engine
+    /// decodes it into its shard's batch.
+    pub data: RecordData,
     pub partition_key: String,
     pub explicit_hash_key: Option<String>,
 }

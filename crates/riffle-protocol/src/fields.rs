@@ -2,8 +2,10 @@
 //! request builder to move into its typed input.
 
 use crate::schema::{Member, Ty};
-use crate::typecheck::Checked;
-use riffle_model::Timestamp;
+use crate::typecheck::{BlobValue, Checked};
+use bytes::Bytes;
+use riffle_model::{RecordData, Timestamp};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Struct fields lined up with their schema members; values are moved out.
@@ -58,7 +60,27 @@ impl<'a> Fields<'a> {
 
     pub fn blob(&mut self, name: &str) -> Option<Vec<u8>> {
         match self.take(name)? {
-            Checked::Blob(b) => Some(b),
+            Checked::Blob(b) => Some(b.into_vec()),
+            _ => None,
+        }
+    }
+
+    /// A blob kept undecoded: base64 text borrowed from `body` (the buffer the
+    /// request was decoded from) becomes a slice of it, sharing the buffer;
+    /// anything else (CBOR bytes, escaped JSON text, no `body`) is decoded now.
+    pub fn record_data(&mut self, name: &str, body: Option<&Bytes>) -> Option<RecordData> {
+        match self.take(name)? {
+            Checked::Blob(BlobValue::Base64 {
+                text: Cow::Borrowed(text),
+                len,
+            }) if body.is_some_and(|b| within(b, text.as_bytes())) => {
+                let body = body?;
+                Some(RecordData::from_checked_base64(
+                    body.slice_ref(text.as_bytes()),
+                    len,
+                ))
+            }
+            Checked::Blob(b) => Some(RecordData::from(b.into_vec())),
             _ => None,
         }
     }
@@ -186,4 +208,10 @@ fn checked_json(ty: &Ty, v: &Checked<'_>) -> Option<serde_json::Value> {
         (Ty::Struct(ms), Checked::Struct(vals)) => struct_json(ms, vals),
         _ => return None,
     })
+}
+
+/// Whether `part` lies inside `whole` (so `Bytes::slice_ref` accepts it).
+fn within(whole: &[u8], part: &[u8]) -> bool {
+    let (w, p) = (whole.as_ptr_range(), part.as_ptr_range());
+    w.start <= p.start && p.end <= w.end
 }

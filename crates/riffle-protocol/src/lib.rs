@@ -295,6 +295,7 @@ fn decode_checked<'a>(
         op,
         format,
         fields: fields::Fields::new(members, fields),
+        body: None,
     })
 }
 

@@ -8,6 +8,7 @@
 use crate::fields::Fields;
 use crate::schema::Member;
 use crate::Format;
+use bytes::Bytes;
 
 /// How CloudTrail files an operation: control plane or data plane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,6 +72,20 @@ pub struct Call<'a> {
     pub op: &'static OperationSpec,
     pub format: Format,
     pub fields: Fields<'a>,
+    /// The body the call was decoded from, if the caller shares it
+    /// ([`Call::with_body`]).
+    pub body: Option<Bytes>,
+}
+
+impl Call<'_> {
+    /// Shares the request body with the builder, so large values (a record's
+    /// base64 `Data`) can stay slices of it, decoded only where they are
+    /// stored, instead of being decoded into buffers of their own here.
+    /// Values that do not lie inside `body` are decoded as without it.
+    pub fn with_body(mut self, body: Bytes) -> Self {
+        self.body = Some(body);
+        self
+    }
 }
 
 impl std::fmt::Debug for Call<'_> {

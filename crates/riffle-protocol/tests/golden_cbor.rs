@@ -71,10 +71,13 @@ fn put_records_request() {
         }
     );
     assert_eq!(i.records.len(), 2);
-    assert_eq!(i.records[0].data, (0..=255u8).collect::<Vec<_>>());
+    assert_eq!(
+        i.records[0].data.to_vec(),
+        Some((0..=255u8).collect::<Vec<_>>())
+    );
     assert_eq!(i.records[0].partition_key, "a");
     assert_eq!(i.records[0].explicit_hash_key, None);
-    assert_eq!(i.records[1].data, Vec::<u8>::new());
+    assert_eq!(i.records[1].data.to_vec(), Some(Vec::<u8>::new()));
     assert_eq!(i.records[1].partition_key, "b");
     assert_eq!(
         i.records[1].explicit_hash_key.as_deref(),

@@ -97,8 +97,9 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
     let request_id = uuid::Uuid::new_v4().to_string();
     let origin = state.browser.allow_origin(&parts.headers);
 
+    // Shared (not copied) with the call, so record data can stay slices of it.
     let body = match read_body(body, state.cfg.max_request_bytes).await {
-        Some(b) => b,
+        Some(b) => bytes::Bytes::from(b),
         None => {
             let reply = Reply::wire(WireResponse {
                 status: 413,
@@ -201,7 +202,11 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
             ));
             let params = state.audit.as_ref().map(|_| call.fields.audit_json());
             let reply = match state.service_for(spec) {
-                Some(service) => service.call(call, ctx.clone()).await,
+                Some(service) => {
+                    service
+                        .call(call.with_body(body.clone()), ctx.clone())
+                        .await
+                }
                 None => Reply::error(call.format, &riffle_model::ApiError::internal()),
             };
             if let Some(log) = &state.audit {

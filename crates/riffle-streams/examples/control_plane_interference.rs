@@ -85,7 +85,7 @@ async fn create(e: &Engine, name: &str, shards: i64) -> Result<(), Box<dyn std::
 async fn put(e: &Engine, seed: u64) -> Result<Duration, Box<dyn std::error::Error>> {
     let records = (0..100)
         .map(|i| PutRecordsEntry {
-            data: vec![b'x'; 100],
+            data: vec![b'x'; 100].into(),
             partition_key: format!("k-{seed}-{i}"),
             explicit_hash_key: None,
         })
@@ -159,7 +159,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let n = (total - sent).min(500);
             let records = (0..n)
                 .map(|i| PutRecordsEntry {
-                    data: vec![b'd'; 1000],
+                    data: vec![b'd'; 1000].into(),
                     partition_key: format!("d-{}", sent + i),
                     explicit_hash_key: None,
                 })

@@ -3,7 +3,7 @@
 
 use crate::metrics::ShardMetrics;
 use crate::throttle::ShardLimiter;
-use riffle_log::{AppendInfo, LogError, ShardLog};
+use riffle_log::{AppendInfo, LogError, RecordValue, ShardLog};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
@@ -56,18 +56,18 @@ impl ShardHandle {
     }
 
     /// Appends one batch (blocking) and notifies subscribers.
-    pub(crate) fn append(
+    pub(crate) fn append<V: RecordValue>(
         &self,
         timestamp_ms: i64,
-        records: &[(&[u8], &[u8])],
+        records: &[(&[u8], V)],
     ) -> Result<AppendInfo, AppendError> {
         let closed = self.closed.read();
         if *closed {
             return Err(AppendError::Closed);
         }
-        let info = self.log.append(timestamp_ms, records)?;
+        let info = self.log.append_values(timestamp_ms, records)?;
         drop(closed);
-        let bytes: usize = records.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let bytes: usize = records.iter().map(|(k, v)| k.len() + v.stored_len()).sum();
         self.written_records
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         self.written_bytes

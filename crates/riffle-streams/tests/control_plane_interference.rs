@@ -18,7 +18,7 @@ async fn put_100(e: &Engine, seed: usize) -> PutRecordsOutput {
         stream: stream("a"),
         records: (0..100)
             .map(|i| PutRecordsEntry {
-                data: vec![b'x'; 100],
+                data: vec![b'x'; 100].into(),
                 partition_key: format!("k-{seed}-{i}"),
                 explicit_hash_key: None,
             })
@@ -35,7 +35,7 @@ async fn fill(e: &Engine, name: &str, records: usize) {
                 stream: stream(name),
                 records: (0..500)
                     .map(|i| PutRecordsEntry {
-                        data: vec![b'd'; 1000],
+                        data: vec![b'd'; 1000].into(),
                         partition_key: format!("d-{chunk}-{i}"),
                         explicit_hash_key: None,
                     })

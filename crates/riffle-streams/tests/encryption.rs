@@ -27,7 +27,7 @@ async fn put_batch(e: &Engine, name: &str, data: Vec<String>) -> PutRecordsOutpu
                 .into_iter()
                 .enumerate()
                 .map(|(i, d)| PutRecordsEntry {
-                    data: d.into_bytes(),
+                    data: d.into_bytes().into(),
                     partition_key: format!("pk-{i}"),
                     explicit_hash_key: None,
                 })
@@ -281,7 +281,7 @@ async fn unusable_keys_fail_with_the_kms_error_codes() {
         .put_records(PutRecordsInput {
             stream: stream("k"),
             records: vec![PutRecordsEntry {
-                data: b"y".to_vec(),
+                data: b"y".to_vec().into(),
                 partition_key: "pk".into(),
                 explicit_hash_key: None,
             }],

@@ -272,7 +272,7 @@ async fn open_shards(e: &Engine, name: &str) -> usize {
 async fn put_many(e: &Engine, name: &str, n: usize, size: usize, round: usize) {
     let records: Vec<PutRecordsEntry> = (0..n)
         .map(|i| PutRecordsEntry {
-            data: vec![b'x'; size],
+            data: vec![b'x'; size].into(),
             partition_key: format!("k-{round}-{i}"),
             explicit_hash_key: None,
         })

@@ -329,7 +329,7 @@ async fn producer(
             let records = batch
                 .iter()
                 .map(|(k, d)| PutRecordsEntry {
-                    data: d.clone(),
+                    data: d.clone().into(),
                     partition_key: k.clone(),
                     ..Default::default()
                 })

@@ -33,7 +33,7 @@ async fn put_tiny(e: &Engine, n: usize) -> usize {
             stream: stream("s"),
             records: (0..n)
                 .map(|i| PutRecordsEntry {
-                    data: vec![1],
+                    data: vec![1].into(),
                     partition_key: format!("{i}"),
                     explicit_hash_key: None,
                 })

@@ -4,8 +4,8 @@ mod audit_cmd;
 mod bench;
 mod cert_cmd;
 mod config;
-mod policy_cmd;
 mod kms_cmd;
+mod policy_cmd;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

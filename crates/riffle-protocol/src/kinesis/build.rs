@@ -2,11 +2,13 @@
 //! stateless `custom` checks AWS runs before the request reaches a stream.
 
 use crate::fields::Fields;
+use bytes::Bytes;
 use riffle_model::*;
 
 /// Builds the typed input. Required members are present after validation,
 /// and enum members hold one of their values, so the defaults never apply.
-pub fn build(op: Operation, mut f: Fields<'_>) -> Input {
+/// PutRecords' `Data` stays base64 text, a slice of `body` when given.
+pub fn build(op: Operation, mut f: Fields<'_>, body: Option<&Bytes>) -> Input {
     use Operation as O;
     match op {
         O::CreateStream => Input::CreateStream(CreateStreamInput {
@@ -65,7 +67,7 @@ pub fn build(op: Operation, mut f: Fields<'_>) -> Input {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|mut r| PutRecordsEntry {
-                    data: r.blob("Data").unwrap_or_default(),
+                    data: r.record_data("Data", body).unwrap_or_default(),
                     partition_key: r.string("PartitionKey").unwrap_or_default(),
                     explicit_hash_key: r.string("ExplicitHashKey"),
                 })

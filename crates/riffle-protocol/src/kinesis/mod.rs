@@ -282,7 +282,7 @@ pub fn build_call(call: Call<'_>) -> Option<(Operation, Input)> {
         return None;
     }
     let op = operation(call.op)?;
-    Some((op, build::build(op, call.fields)))
+    Some((op, build::build(op, call.fields, call.body.as_ref())))
 }
 
 /// A Kinesis-only decode, as a client of this service alone sees it.

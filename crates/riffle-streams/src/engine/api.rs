@@ -215,7 +215,7 @@ impl Engine {
         let entries: Vec<PutRecordsEntry> = records
             .into_iter()
             .map(|r| PutRecordsEntry {
-                data: r.data,
+                data: r.data.into(),
                 partition_key: r.partition_key,
                 explicit_hash_key: r.explicit_hash_key,
             })

@@ -3,6 +3,20 @@
 
 use super::*;
 
+/// A PutRecords record's data as its shard's batch takes it: base64 text
+/// from the request is decoded straight into the batch buffer.
+struct EntryData<'a>(&'a RecordData);
+
+impl riffle_log::RecordValue for EntryData<'_> {
+    fn stored_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn append_to(&self, buf: &mut Vec<u8>) -> bool {
+        self.0.append_to(buf)
+    }
+}
+
 fn log_not_open(index: u32) -> StreamsError {
     StreamsError::Internal(format!("log of {} is not open", shard_id(index)))
 }
@@ -328,12 +342,12 @@ impl Engine {
             for (index, log, positions) in groups {
                 let records = records.clone();
                 tasks.push(tokio::task::spawn_blocking(move || {
-                    let batch: Vec<(&[u8], &[u8])> = positions
+                    let batch: Vec<(&[u8], EntryData<'_>)> = positions
                         .iter()
                         .map(|&i| {
                             (
                                 records[i].partition_key.as_bytes(),
-                                records[i].data.as_slice(),
+                                EntryData(&records[i].data),
                             )
                         })
                         .collect();
