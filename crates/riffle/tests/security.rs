@@ -85,20 +85,31 @@ fn auth_config(dir: &Path) -> PathBuf {
 
 struct Secured {
     server: TestServer,
+    cfg: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 fn start() -> Secured {
+    start_with(&[])
+}
+
+fn start_with(extra: &[&str]) -> Secured {
     let dir = tempfile::tempdir().unwrap();
     let cfg = auth_config(dir.path());
-    let server = TestServer::start_with(&[
+    let mut args = vec![
         "--transition-delay-ms",
         "0",
         "--no-throughput-limits",
         "--auth-config",
         cfg.to_str().unwrap(),
-    ]);
-    Secured { server, _dir: dir }
+    ];
+    args.extend_from_slice(extra);
+    let server = TestServer::start_with(&args);
+    Secured {
+        server,
+        cfg,
+        _dir: dir,
+    }
 }
 
 /// A Rust SDK client signing with these credentials (no retries, so each
@@ -610,4 +621,194 @@ fn aws_cli_is_signed_and_checked() {
     let unknown = run("AKIANOBODY0000000001", "x");
     let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert!(stderr.contains("(UnrecognizedClientException)"), "{stderr}");
+}
+
+/// Every JSON line `riffle audit` prints for this data dir, with `filters`.
+fn audit_events(data_dir: &Path, filters: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .arg("audit")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--output", "json"])
+        .args(filters)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_trail_holds_one_event_per_call_and_survives_sigkill() {
+    use aws_sdk_kinesis::operation::RequestId;
+    let mut s = start();
+    let ep = s.server.endpoint();
+    let a = admin(&s);
+    let created = a
+        .create_stream()
+        .stream_name("audited")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    let create_id = created.request_id().unwrap().to_string();
+    let p = client_as(&ep, "AKIAPRODUCER00000001", "producer-secret", None);
+    let (code, message) = err(p.delete_stream().stream_name("audited").send().await);
+    assert_eq!(code, "AccessDeniedException");
+    a.put_record()
+        .stream_name("audited")
+        .partition_key("pk-1")
+        .data(Blob::new("secret payload"))
+        .send()
+        .await
+        .unwrap();
+    let nobody = client_as(&ep, "AKIANOBODY0000000001", "x", None);
+    assert_eq!(
+        err(nobody.list_streams().send().await).0,
+        "UnrecognizedClientException"
+    );
+    // Data events are durable within 1 s; management events already are.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.server.kill9();
+    let dir = s.server.data_dir().to_path_buf();
+    // A restart turns the journal the kill left into CloudTrail's files.
+    s.server.restart();
+    let all = audit_events(&dir, &[]);
+    let named = |name: &str| -> Vec<&serde_json::Value> {
+        all.iter().filter(|e| e["eventName"] == name).collect()
+    };
+
+    let create = named("CreateStream");
+    assert_eq!(create.len(), 1, "{all:?}");
+    let c = create[0];
+    assert_eq!(c["eventSource"], "kinesis.amazonaws.com");
+    assert_eq!(c["requestID"], create_id.as_str());
+    assert_eq!(c["userIdentity"]["type"], "IAMUser");
+    assert_eq!(
+        c["userIdentity"]["arn"],
+        format!("arn:aws:iam::{ACCOUNT}:user/admin")
+    );
+    assert_eq!(c["userIdentity"]["accessKeyId"], "AKIAADMIN00000000001");
+    assert_eq!(c["requestParameters"]["streamName"], "audited");
+    assert_eq!(c["requestParameters"]["shardCount"], 1);
+    assert_eq!(c["resources"][0]["ARN"], stream("audited"));
+    assert_eq!(c["resources"][0]["type"], "AWS::Kinesis::Stream");
+    assert_eq!(c["managementEvent"], true);
+    assert_eq!(c["eventCategory"], "Management");
+    assert_eq!(c["readOnly"], false);
+    assert_eq!(c["sourceIPAddress"], "127.0.0.1");
+    assert_eq!(c["recipientAccountId"], ACCOUNT);
+    assert!(c.get("errorCode").is_none());
+
+    let denied = named("DeleteStream");
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0]["errorCode"], "AccessDeniedException");
+    assert_eq!(denied[0]["errorMessage"], message.as_str());
+    assert_eq!(denied[0]["userIdentity"]["userName"], "producer");
+
+    let put = named("PutRecord");
+    assert_eq!(put.len(), 1);
+    assert_eq!(put[0]["eventCategory"], "Data");
+    assert_eq!(put[0]["managementEvent"], false);
+    assert_eq!(put[0]["requestParameters"]["partitionKey"], "pk-1");
+    assert!(put[0]["requestParameters"].get("data").is_none());
+    assert!(!serde_json::to_string(put[0]).unwrap().contains("c2VjcmV0"));
+
+    let refused = named("ListStreams");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["errorCode"], "UnrecognizedClientException");
+    assert_eq!(
+        refused[0]["userIdentity"]["accessKeyId"],
+        "AKIANOBODY0000000001"
+    );
+
+    // The files are laid out as CloudTrail lays them out.
+    let trail = dir.join(format!("audit/AWSLogs/{ACCOUNT}/CloudTrail/us-east-1"));
+    assert!(trail.is_dir(), "no trail in {}", trail.display());
+    // Filters find the refusal.
+    let found = audit_events(
+        &dir,
+        &[
+            "--event-name",
+            "DeleteStream",
+            "--error-code",
+            "AccessDeniedException",
+        ],
+    );
+    assert_eq!(found.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_mode_allows_and_records_what_enforce_would_refuse() {
+    let s = start_with(&["--auth-mode", "audit"]);
+    let ep = s.server.endpoint();
+    create(&admin(&s), "orders").await;
+    let p = client_as(&ep, "AKIAPRODUCER00000001", "producer-secret", None);
+    // Enforce mode would refuse this; audit mode lets it through.
+    p.delete_stream()
+        .stream_name("orders")
+        .send()
+        .await
+        .unwrap();
+    let events = audit_events(s.server.data_dir(), &["--event-name", "DeleteStream"]);
+    assert_eq!(events.len(), 1);
+    let notes = events[0]["additionalEventData"]["riffleAuditMode"]
+        .as_array()
+        .unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        notes[0],
+        format!(
+            "would be denied: {}",
+            denied("producer", "kinesis:DeleteStream", &stream("orders"), false)
+        )
+    );
+    assert!(events[0].get("errorCode").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_auth_config() {
+    let s = start();
+    let ep = s.server.endpoint();
+    let late = client_as(&ep, "AKIALATE000000000001", "late-secret", None);
+    assert_eq!(
+        err(late.list_streams().send().await).0,
+        "UnrecognizedClientException"
+    );
+    let mut toml = std::fs::read_to_string(&s.cfg).unwrap();
+    toml += &format!(
+        "[[users]]\nname = \"late\"\naccess_keys = [{{ id = \"AKIALATE000000000001\", secret = \"late-secret\" }}]\npolicies = ['''{}''']\n",
+        allow("kinesis:ListStreams", "*")
+    );
+    std::fs::write(&s.cfg, toml).unwrap();
+    let pid = s.server.pid().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut ok = false;
+    for _ in 0..50 {
+        if late.list_streams().send().await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the reloaded config did not let the new user in");
+    // A config that does not load keeps the running one.
+    std::fs::write(&s.cfg, "account_id = [not toml").unwrap();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    late.list_streams().send().await.unwrap();
 }
