@@ -143,11 +143,13 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_bytes()))
             .collect();
-        // HTTP/2 carries the host as `:authority`, which hyper keeps in the
-        // URI; clients sign it as `host`.
+        // HTTP/2 carries the host as the `:authority` pseudo-header, which
+        // hyper keeps in the URI; clients sign it as `host` (Rust, Python) or
+        // as `:authority` itself (the Node SDK).
         let authority = parts.uri.authority().map(|a| a.as_str());
         if let (Some(a), false) = (authority, parts.headers.contains_key("host")) {
             headers.push(("host", a.as_bytes()));
+            headers.push((":authority", a.as_bytes()));
         }
         let signed = SignedRequest {
             method: parts.method.as_str(),

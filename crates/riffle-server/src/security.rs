@@ -78,7 +78,7 @@ impl Security {
             account_id: account_id.to_string(),
             path: None,
             config: RwLock::new(None),
-            verifier: Verifier::new(),
+            verifier: verifier(),
             policies: Mutex::new(HashMap::new()),
         }
     }
@@ -92,7 +92,7 @@ impl Security {
             account_id: config.account_id().to_string(),
             path: Some(path.to_path_buf()),
             config: RwLock::new(Some(Arc::new(config))),
-            verifier: Verifier::new(),
+            verifier: verifier(),
             policies: Mutex::new(HashMap::new()),
         })
     }
@@ -405,4 +405,12 @@ pub(crate) struct Connection {
     pub user_agent: Option<String>,
     /// CloudTrail's `tlsDetails` for calls that arrived over TLS.
     pub tls: Option<riffle_audit::TlsDetails>,
+}
+
+/// The SigV4 verifier. `RIFFLE_SIGV4_DEBUG=1` appends the canonical request
+/// and string to sign Riffle computed to a signature-mismatch message, as
+/// AWS once did, for debugging a client's signer (never on by default: it
+/// tells a caller what a valid request looks like).
+fn verifier() -> Verifier {
+    Verifier::new().echo_canonical(std::env::var_os("RIFFLE_SIGV4_DEBUG").is_some())
 }

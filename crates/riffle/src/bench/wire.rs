@@ -15,6 +15,55 @@ const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-e
 pub struct Wire {
     client: reqwest::Client,
     endpoint: String,
+    signer: Option<std::sync::Arc<Signer>>,
+}
+
+/// Real SigV4 signatures (riffle-auth's canonical form, the same the
+/// verifier computes), for servers in enforce mode.
+struct Signer {
+    access_key_id: String,
+    secret: String,
+    region: String,
+    /// `host[:port]` of the endpoint, as the client sends it.
+    host: String,
+}
+
+impl Signer {
+    /// `(x-amz-date, authorization)` for one request.
+    fn sign(&self, target: &str, body: &[u8]) -> Result<(String, String)> {
+        use riffle_auth::sigv4::{canonicalize, sign, SignedRequest};
+        let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let day = &date[..8];
+        let scope = format!(
+            "AWS4-HMAC-SHA256 Credential={}/{day}/{}/kinesis/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=",
+            self.access_key_id, self.region
+        );
+        let provisional = format!("{scope}{}", "0".repeat(64));
+        let headers: [(&str, &[u8]); 5] = [
+            ("content-type", b"application/x-amz-json-1.1"),
+            ("host", self.host.as_bytes()),
+            ("x-amz-date", date.as_bytes()),
+            ("x-amz-target", target.as_bytes()),
+            ("authorization", provisional.as_bytes()),
+        ];
+        let req = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers: &headers,
+            body,
+        };
+        let canonical = canonicalize(&req).map_err(|e| anyhow!("cannot sign: {}", e.message()))?;
+        let signature = sign(
+            &self.secret,
+            day,
+            &self.region,
+            "kinesis",
+            &canonical.string_to_sign,
+        )
+        .map_err(|e| anyhow!("cannot sign: {}", e.message()))?;
+        Ok((date, format!("{scope}{signature}")))
+    }
 }
 
 /// A non-200 answer.
@@ -54,23 +103,48 @@ impl Wire {
         Ok(Wire {
             client: b.build().context("cannot build the HTTP client")?,
             endpoint: endpoint.to_string(),
+            signer: None,
         })
     }
 
-    fn request(&self, op: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
-        self.client
+    /// Signs every request as `access_key_id` with real SigV4.
+    pub fn signed(mut self, access_key_id: &str, secret: &str, region: &str) -> Result<Wire> {
+        let url = reqwest::Url::parse(&self.endpoint)
+            .with_context(|| format!("bad endpoint {}", self.endpoint))?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => bail!("endpoint {} names no host", self.endpoint),
+        };
+        self.signer = Some(std::sync::Arc::new(Signer {
+            access_key_id: access_key_id.to_string(),
+            secret: secret.to_string(),
+            region: region.to_string(),
+            host,
+        }));
+        Ok(self)
+    }
+
+    fn request(&self, op: &str, body: Vec<u8>) -> Result<reqwest::RequestBuilder> {
+        let target = format!("Kinesis_20131202.{op}");
+        let (date, authorization) = match &self.signer {
+            Some(s) => s.sign(&target, &body)?,
+            None => ("20260101T000000Z".to_string(), AUTHORIZATION.to_string()),
+        };
+        Ok(self
+            .client
             .post(&self.endpoint)
             .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("Kinesis_20131202.{op}"))
-            .header("x-amz-date", "20260101T000000Z")
-            .header("authorization", AUTHORIZATION)
-            .body(body)
+            .header("x-amz-target", target)
+            .header("x-amz-date", date)
+            .header("authorization", authorization)
+            .body(body))
     }
 
     /// One call; `Ok(Err(_))` is a well-formed refusal, `Err` a transport failure.
     pub async fn call(&self, op: &str, body: Vec<u8>) -> Result<Result<Bytes, Refused>> {
         let resp = self
-            .request(op, body)
+            .request(op, body)?
             .send()
             .await
             .with_context(|| format!("{op} to {}", self.endpoint))?;
@@ -114,7 +188,7 @@ impl Wire {
         body: &Value,
     ) -> Result<Result<reqwest::Response, Refused>> {
         let resp = self
-            .request(op, serde_json::to_vec(body)?)
+            .request(op, serde_json::to_vec(body)?)?
             .send()
             .await
             .with_context(|| format!("{op} to {}", self.endpoint))?;
