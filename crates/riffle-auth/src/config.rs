@@ -102,6 +102,10 @@ struct PolicyTable {
 #[serde(deny_unknown_fields)]
 struct UserSection {
     name: String,
+    /// Another account's user: a cross-account caller, whose own identity
+    /// policies must allow a call and whom a resource policy here must
+    /// grant as well. Default: the config's account.
+    account_id: Option<String>,
     user_id: Option<String>,
     path: Option<String>,
     #[serde(default)]
@@ -532,9 +536,21 @@ impl<'a> Loader<'a> {
             };
             // A user the authorization details define gets its keys (and
             // any extra policies, groups and tags) here.
-            let user = users.entry(u.name.clone()).or_insert_with(|| {
+            let user_account = u.account_id.clone().unwrap_or_else(|| account_id.clone());
+            if user_account.len() != 12 || !user_account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(self.invalid(format!(
+                    "{what}: account_id {user_account:?} is not 12 digits"
+                )));
+            }
+            // Another account's user never merges with one of this account.
+            let entry_name = if user_account == account_id {
+                u.name.clone()
+            } else {
+                format!("{user_account}:{}", u.name)
+            };
+            let user = users.entry(entry_name).or_insert_with(|| {
                 new_user(
-                    &account_id,
+                    &user_account,
                     &u.name,
                     u.path.as_deref(),
                     u.user_id.clone(),

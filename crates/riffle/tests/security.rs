@@ -15,6 +15,8 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 const ACCOUNT: &str = "111122223333";
+/// The account of the cross-account callers.
+const PARTNER: &str = "444455556666";
 const TEMP_TOKEN: &str = "FwoGZXIvYXdzEXAMPLETOKENworker";
 const EXPIRED_TOKEN: &str = "FwoGZXIvYXdzEXAMPLETOKENold";
 
@@ -71,6 +73,14 @@ fn auth_config(dir: &Path) -> PathBuf {
     toml += &user("tlsonly", "AKIATLSONLY000000001", tls_only);
     // No identity policy at all: only a stream's resource policy lets it in.
     toml += "[[users]]\nname = \"outsider\"\naccess_keys = [{ id = \"AKIAOUTSIDER00000001\", secret = \"outsider-secret\" }]\n";
+    // Another account's users: cross-account callers.
+    toml += &format!(
+        "[[users]]\nname = \"partner\"\naccount_id = \"{PARTNER}\"\naccess_keys = [{{ id = \"AKIAPARTNER000000001\", secret = \"partner-secret\" }}]\npolicies = ['''{}''']\n",
+        allow("kinesis:DescribeStreamSummary", "*")
+    );
+    toml += &format!(
+        "[[users]]\nname = \"stranger\"\naccount_id = \"{PARTNER}\"\naccess_keys = [{{ id = \"AKIASTRANGER00000001\", secret = \"stranger-secret\" }}]\n"
+    );
     toml += &format!("[[roles]]\nname = \"app\"\npolicies = ['''{role}''']\n");
     toml += &format!(
         "[[sessions]]\nrole = \"app\"\nsession_name = \"worker\"\naccess_key_id = \"ASIAWORKER0000000001\"\nsecret = \"worker-secret\"\ntoken = \"{TEMP_TOKEN}\"\nexpiry = \"2099-01-01T00:00:00Z\"\n"
@@ -398,8 +408,18 @@ async fn policy_matrix_call_by_call() {
         err(c_describe(&o, "orders").await).0,
         "AccessDeniedException"
     );
+    // Another account's user needs its own identity policy and the resource policy.
+    let partner = as_user("partner", "AKIAPARTNER000000001");
+    let stranger = as_user("stranger", "AKIASTRANGER00000001");
+    assert_eq!(
+        err(c_describe(&partner, "orders").await),
+        (
+            "AccessDeniedException".into(),
+            format!("User: arn:aws:iam::{PARTNER}:user/partner is not authorized to perform: kinesis:DescribeStreamSummary on resource: {} because no resource-based policy allows the kinesis:DescribeStreamSummary action", stream("orders"))
+        )
+    );
     let policy = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:user/outsider"}},"Action":"kinesis:DescribeStreamSummary","Resource":"{}"}}]}}"#,
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":["arn:aws:iam::{ACCOUNT}:user/outsider","arn:aws:iam::{PARTNER}:user/partner","arn:aws:iam::{PARTNER}:user/stranger"]}},"Action":"kinesis:DescribeStreamSummary","Resource":"{}"}}]}}"#,
         stream("orders")
     );
     a.put_resource_policy()
@@ -412,6 +432,20 @@ async fn policy_matrix_call_by_call() {
     assert_eq!(
         err(c_describe(&o, "bob-1").await).0,
         "AccessDeniedException"
+    );
+    // Cross account: granted by the resource policy and allowed at home.
+    c_describe(&partner, "orders").await.unwrap();
+    assert_eq!(
+        err(c_describe(&partner, "bob-1").await).0,
+        "AccessDeniedException"
+    );
+    // Granted by the resource policy, but its own account allows nothing.
+    assert_eq!(
+        err(c_describe(&stranger, "orders").await),
+        (
+            "AccessDeniedException".into(),
+            format!("User: arn:aws:iam::{PARTNER}:user/stranger is not authorized to perform: kinesis:DescribeStreamSummary on resource: {} because no identity-based policy allows the kinesis:DescribeStreamSummary action", stream("orders"))
+        )
     );
 }
 
