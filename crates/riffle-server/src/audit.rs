@@ -13,6 +13,13 @@ use riffle_auth::{Principal, PrincipalKind};
 use riffle_protocol::{EventKind, OperationSpec, ServiceSpec};
 use std::sync::Arc;
 
+/// Where copies of audit records go besides the trail (e.g. a Riffle
+/// stream, as CloudTrail can deliver to one): called once per record with
+/// its `eventID` and its JSON, on the request task, so it must not block.
+pub trait AuditSink: Send + Sync {
+    fn copy(&self, event_id: &str, record: Vec<u8>);
+}
+
 /// What the edge knows of one call when it is answered.
 pub(crate) struct CallFacts<'a> {
     pub spec: &'static ServiceSpec,
@@ -32,6 +39,7 @@ pub(crate) struct CallFacts<'a> {
 /// to the client (the call already happened).
 pub(crate) async fn record(
     log: &AuditLog,
+    sink: Option<&dyn AuditSink>,
     account_id: &str,
     region: &str,
     call: CallFacts<'_>,
@@ -89,6 +97,12 @@ pub(crate) async fn record(
         }
     }
     ev.tls_details = call.conn.tls.clone();
+    if let Some(sink) = sink {
+        ev.normalize();
+        if let Ok(json) = serde_json::to_vec(&ev) {
+            sink.copy(&ev.event_id, json);
+        }
+    }
     if let Err(e) = log.record(ev).await {
         tracing::error!(error = %e, request_id = call.request_id, "audit record not written");
     }

@@ -183,8 +183,15 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
                     params: None,
                 };
                 let error = (reply.error_code, reply.error_message.clone());
-                crate::audit::record(log, security.account_id(), security.region(), facts, error)
-                    .await;
+                crate::audit::record(
+                    log,
+                    state.cfg.audit_sink.as_deref(),
+                    security.account_id(),
+                    security.region(),
+                    facts,
+                    error,
+                )
+                .await;
             }
             let op = named.map(|(spec, op)| (spec.iam_prefix, op.name));
             finish(&state, reply, op, &request_id, origin, started)
@@ -222,8 +229,15 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
                     params,
                 };
                 let error = (reply.error_code, reply.error_message.clone());
-                crate::audit::record(log, security.account_id(), security.region(), facts, error)
-                    .await;
+                crate::audit::record(
+                    log,
+                    state.cfg.audit_sink.as_deref(),
+                    security.account_id(),
+                    security.region(),
+                    facts,
+                    error,
+                )
+                .await;
             }
             finish(
                 &state,

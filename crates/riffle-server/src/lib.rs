@@ -16,6 +16,7 @@ mod security;
 mod service;
 mod tls;
 
+pub use audit::AuditSink;
 pub use edge::AppState;
 pub use kinesis::KinesisService;
 pub use respond::Reply;
@@ -51,6 +52,8 @@ pub struct ServerConfig {
     pub security: Option<Arc<Security>>,
     /// The audit trail every call is recorded in; `None`: no trail.
     pub audit: Option<Arc<riffle_audit::AuditLog>>,
+    /// Also hands every audit record to this (with the trail on).
+    pub audit_sink: Option<Arc<dyn AuditSink>>,
     /// Serve TLS. Unless `require_tls`, plaintext is served on the same port
     /// (the first byte of a connection tells which).
     pub tls: Option<TlsSettings>,
@@ -90,6 +93,7 @@ impl Default for ServerConfig {
             body_timeout: Some(Duration::from_secs(60)),
             security: None,
             audit: None,
+            audit_sink: None,
             tls: None,
             require_tls: false,
             authenticated: false,

@@ -109,6 +109,10 @@ audit = true
 audit_data_events = true
 # Days finished audit files are kept; 0 keeps them forever.  (RIFFLE_AUDIT_RETENTION_DAYS, --audit-retention-days)
 audit_retention_days = 90
+# Also put every audit record (its JSON, partition key = eventID) into this Riffle stream,
+# which you create; records are dropped with a warning while it does not exist.
+# (RIFFLE_AUDIT_STREAM, --audit-stream)
+# audit_stream = "audit-trail"
 
 # Open mode: allow listening on a non-loopback address, so anyone who can reach it can
 # read and write every stream.  (RIFFLE_ALLOW_OPEN_NETWORK=true, --allow-open-network)
@@ -229,6 +233,9 @@ pub struct ServeArgs {
     /// Days finished audit files are kept; 0 = forever [default: 90]
     #[arg(long, env = "RIFFLE_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub audit_retention_days: Option<u64>,
+    /// Also put every audit record into this stream (create it yourself) [default: none]
+    #[arg(long, env = "RIFFLE_AUDIT_STREAM", value_name = "STREAM")]
+    pub audit_stream: Option<String>,
 }
 
 /// The account ARNs name when neither a flag nor an auth config says.
@@ -268,6 +275,7 @@ struct FileConfig {
     audit: Option<bool>,
     audit_data_events: Option<bool>,
     audit_retention_days: Option<u64>,
+    audit_stream: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,6 +384,7 @@ pub struct Config {
     pub audit_data_events: bool,
     /// 0 = keep forever.
     pub audit_retention_days: u64,
+    pub audit_stream: Option<String>,
 }
 
 impl Config {
@@ -515,6 +524,7 @@ impl Config {
                 .audit_retention_days
                 .or(file.audit_retention_days)
                 .unwrap_or(90),
+            audit_stream: args.audit_stream.clone().or(file.audit_stream),
         })
     }
 

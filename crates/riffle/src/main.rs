@@ -1,6 +1,7 @@
 //! `riffle`: a durable, self-hosted Amazon Kinesis Data Streams server.
 
 mod audit_cmd;
+mod audit_sink;
 mod bench;
 mod cert_cmd;
 mod config;
@@ -268,6 +269,9 @@ async fn run(cfg: Config) -> Result<()> {
         )?,
         None => writeln!(out, "  audit        off (--no-audit)")?,
     }
+    if let (Some(_), Some(stream)) = (&audit, &cfg.audit_stream) {
+        writeln!(out, "  audit copy   every record also into stream {stream}")?;
+    }
     if cfg.throughput_limits {
         writeln!(out, "  limits       per-shard throughput limits enforced (1 MiB/s, 1000 records/s in; 2 MiB/s, 5 reads/s out)")?;
     } else {
@@ -318,6 +322,13 @@ async fn run(cfg: Config) -> Result<()> {
         // Turns the open-mode browser rules off: every request is signed.
         authenticated: cfg.auth_config.is_some(),
         security: Some(security.clone()),
+        audit_sink: match (&audit, &cfg.audit_stream) {
+            (Some(_), Some(stream)) => Some(Arc::new(audit_sink::StreamSink::new(
+                engine.clone(),
+                stream.clone(),
+            )) as Arc<dyn riffle_server::AuditSink>),
+            _ => None,
+        },
         audit,
         cors_origins: cfg.cors_origins.clone(),
         allowed_hosts: cfg.allow_hosts.clone(),

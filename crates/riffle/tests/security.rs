@@ -846,3 +846,44 @@ async fn sighup_reloads_the_auth_config() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     late.list_streams().send().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_records_are_also_copied_into_a_stream() {
+    use aws_sdk_kinesis::types::ShardIteratorType;
+    let s = start_with(&["--audit-stream", "audit-copy"]);
+    let a = admin(&s);
+    create(&a, "audit-copy").await;
+    let mut found = None;
+    for _ in 0..50 {
+        a.list_streams().send().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let it = a
+            .get_shard_iterator()
+            .stream_name("audit-copy")
+            .shard_id("shardId-000000000000")
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        let out = a.get_records().shard_iterator(it).send().await.unwrap();
+        found = out
+            .records
+            .iter()
+            .map(|r| serde_json::from_slice::<serde_json::Value>(r.data.as_ref()).unwrap())
+            .find(|e| e["eventName"] == "ListStreams");
+        if found.is_some() {
+            break;
+        }
+    }
+    let e = found.expect("a ListStreams record in the audit stream");
+    assert_eq!(e["eventSource"], "kinesis.amazonaws.com");
+    assert_eq!(
+        e["userIdentity"]["arn"],
+        format!("arn:aws:iam::{ACCOUNT}:user/admin")
+    );
+    // The same record is in the trail.
+    let trail = audit_events(s.server.data_dir(), &["--event-name", "ListStreams"]);
+    assert!(trail.iter().any(|t| t["eventID"] == e["eventID"]));
+}
