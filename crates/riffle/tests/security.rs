@@ -71,6 +71,8 @@ fn auth_config(dir: &Path) -> PathBuf {
     toml += &user("tagged", "AKIATAGGED0000000001", tagged);
     toml += &user("far", "AKIAFAR0000000000001", far);
     toml += &user("tlsonly", "AKIATLSONLY000000001", tls_only);
+    let writer_kms = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kinesis:*","kms:GenerateDataKey"],"Resource":"*"}]}"#;
+    toml += &user("kmswriter", "AKIAKMSWRITER0000001", writer_kms);
     // No identity policy at all: only a stream's resource policy lets it in.
     toml += "[[users]]\nname = \"outsider\"\naccess_keys = [{ id = \"AKIAOUTSIDER00000001\", secret = \"outsider-secret\" }]\n";
     // Another account's users: cross-account callers.
@@ -886,4 +888,81 @@ async fn audit_records_are_also_copied_into_a_stream() {
     // The same record is in the trail.
     let trail = audit_events(s.server.data_dir(), &["--event-name", "ListStreams"]);
     assert!(trail.iter().any(|t| t["eventID"] == e["eventID"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_keys_need_the_callers_kms_permissions() {
+    use aws_sdk_kinesis::types::{EncryptionType, ShardIteratorType};
+    let s = start();
+    let ep = s.server.endpoint();
+    let a = admin(&s);
+    for name in ["sealed", "managed"] {
+        create(&a, name).await;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["kms", "--data-dir"])
+        .arg(s.server.data_dir())
+        .args([
+            "--account-id",
+            ACCOUNT,
+            "create-key",
+            "--alias",
+            "alias/team",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, key) in [("sealed", "alias/team"), ("managed", "alias/aws/kinesis")] {
+        a.start_stream_encryption()
+            .stream_name(name)
+            .encryption_type(EncryptionType::Kms)
+            .key_id(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let put = |c: Client, name: &'static str| async move {
+        c.put_record()
+            .stream_name(name)
+            .partition_key("k")
+            .data(Blob::new("v"))
+            .send()
+            .await
+    };
+    // The AWS-managed key needs no KMS permission.
+    put(a.clone(), "managed").await.unwrap();
+    // A customer key does: admin may do kinesis:* but nothing in KMS.
+    let (code, message) = err(put(a.clone(), "sealed").await);
+    assert_eq!(code, "KMSAccessDeniedException");
+    assert!(
+        message.starts_with(&format!(
+            "User: arn:aws:iam::{ACCOUNT}:user/admin is not authorized to perform: kms:GenerateDataKey on resource: arn:aws:kms:us-east-1:{ACCOUNT}:key/"
+        )),
+        "{message}"
+    );
+    // kms:GenerateDataKey lets a writer in; reading needs kms:Decrypt.
+    let w = client_as(&ep, "AKIAKMSWRITER0000001", "kmswriter-secret", None);
+    put(w.clone(), "sealed").await.unwrap();
+    let it = w
+        .get_shard_iterator()
+        .stream_name("sealed")
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    assert_eq!(
+        err(w.get_records().shard_iterator(it).send().await),
+        (
+            "KMSAccessDeniedException".into(),
+            format!("User arn:aws:iam::{ACCOUNT}:user/kmswriter is not authorized to decrypt records in stream sealed")
+        )
+    );
 }

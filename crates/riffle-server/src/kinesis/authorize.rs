@@ -60,6 +60,82 @@ pub(super) fn authorize(
             resource_policy: facts.as_ref().and_then(|f| f.policy.as_deref()),
             keys,
         })?;
+        if let Some(f) = &facts {
+            authorize_kms(ctx, input, &arn, f)?;
+        }
+    }
+    // Start/StopStreamEncryption also name the KMS key (`kmsKey*` in the
+    // service authorization reference).
+    if let (true, Input::StartStreamEncryption(i) | Input::StopStreamEncryption(i)) =
+        (ctx.evaluates(), input)
+    {
+        if let Some(key) = engine.kms_key_arn(&i.key_id) {
+            ctx.authorize(&Access {
+                action: &action,
+                resource: &key,
+                resource_type: KMS_KEY,
+                resource_policy: None,
+                keys: Vec::new(),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+const KMS_KEY: &str = "AWS::KMS::Key";
+
+/// Records sealed with a customer master key need the caller's own KMS
+/// permissions, as on AWS (Kinesis calls KMS as the caller):
+/// `kms:GenerateDataKey` to write, `kms:Decrypt` to read. A refusal is
+/// `KMSAccessDeniedException`, failing the whole call. The AWS-managed
+/// `alias/aws/kinesis` needs none.
+fn authorize_kms(
+    ctx: &RequestContext,
+    input: &Input,
+    stream_arn: &str,
+    facts: &riffle_streams::AccessFacts,
+) -> Result<(), ApiError> {
+    let principal = ctx.principal.arn.clone();
+    match input {
+        Input::PutRecord(_) | Input::PutRecords(_) => {
+            if let Some(key) = &facts.write_key {
+                let access = Access {
+                    action: "kms:GenerateDataKey",
+                    resource: key,
+                    resource_type: KMS_KEY,
+                    resource_policy: None,
+                    keys: Vec::new(),
+                };
+                ctx.authorize(&access).map_err(|_| {
+                    ApiError::new(
+                        "KMSAccessDeniedException",
+                        format!("User: {principal} is not authorized to perform: kms:GenerateDataKey on resource: {key}"),
+                    )
+                })?;
+            }
+        }
+        Input::GetRecords(_) | Input::SubscribeToShard(_) => {
+            let stream = stream_arn
+                .split_once(":stream/")
+                .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
+                .unwrap_or(stream_arn);
+            for key in &facts.read_keys {
+                let access = Access {
+                    action: "kms:Decrypt",
+                    resource: key,
+                    resource_type: KMS_KEY,
+                    resource_policy: None,
+                    keys: Vec::new(),
+                };
+                ctx.authorize(&access).map_err(|_| {
+                    ApiError::new(
+                        "KMSAccessDeniedException",
+                        format!("User {principal} is not authorized to decrypt records in stream {stream}"),
+                    )
+                })?;
+            }
+        }
+        _ => {}
     }
     Ok(())
 }
