@@ -204,10 +204,10 @@ pub(crate) async fn handle(State(state): State<AppState>, req: Request<Body>) ->
             };
             let conn = connection(&parts);
             let ctx = Arc::new(RequestContext::new(
-                request_id.clone(),
                 who,
                 conn.clone(),
                 security.clone(),
+                state.audit.is_some(),
             ));
             let params = state.audit.as_ref().map(|_| call.fields.audit_json());
             let reply = match state.service_for(spec) {

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// How requests are authenticated and authorized.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,16 +32,6 @@ pub enum AuthMode {
     Audit,
     /// Refuse what IAM would refuse.
     Enforce,
-}
-
-impl AuthMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMode::Open => "open",
-            AuthMode::Audit => "audit",
-            AuthMode::Enforce => "enforce",
-        }
-    }
 }
 
 /// Resource policies parsed once and kept, keyed by their text; more
@@ -155,20 +145,16 @@ impl Security {
         service: &str,
     ) -> Result<Authenticated, ApiError> {
         let config = self.config.read().clone();
-        let (Some(config), false) = (config, self.mode == AuthMode::Open) else {
-            let authorization = req
-                .headers
+        let authorization = || {
+            req.headers
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-                .and_then(|(_, v)| std::str::from_utf8(v).ok());
-            return Ok(self.open_caller(authorization, req.query));
+                .and_then(|(_, v)| std::str::from_utf8(v).ok())
         };
-        let expect = Expect {
-            region: &self.region,
-            service,
-            now: SystemTime::now(),
-            max_skew: Duration::from_secs(300),
+        let (Some(config), false) = (config, self.mode == AuthMode::Open) else {
+            return Ok(self.open_caller(authorization(), req.query));
         };
+        let expect = Expect::new(&self.region, service, SystemTime::now());
         match self.verifier.verify(req, &expect, config.as_ref()) {
             Ok(v) => Ok(Authenticated {
                 principal: v.credential.principal.clone(),
@@ -181,14 +167,7 @@ impl Security {
                 if self.mode == AuthMode::Audit {
                     Ok(Authenticated {
                         principal: Arc::new(Principal::anonymous()),
-                        access_key_id: access_key_of(None, req.query).or_else(|| {
-                            let h = req
-                                .headers
-                                .iter()
-                                .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-                                .and_then(|(_, v)| std::str::from_utf8(v).ok());
-                            access_key_of(h, None)
-                        }),
+                        access_key_id: access_key_of(authorization(), req.query),
                         config: Some(config),
                         refused: Some(err),
                     })
@@ -244,7 +223,6 @@ pub(crate) struct Authenticated {
 /// Who made a request, how it arrived, and what authorizing it decided.
 /// Built by the edge; services call [`RequestContext::authorize`].
 pub struct RequestContext {
-    pub request_id: String,
     pub principal: Arc<Principal>,
     pub access_key_id: Option<String>,
     pub source_ip: Option<IpAddr>,
@@ -254,6 +232,8 @@ pub struct RequestContext {
     config: Option<Arc<AuthConfig>>,
     /// Would-be refusals in audit mode, for the audit record.
     notes: Mutex<Vec<String>>,
+    /// The call is audited: record the resources it names.
+    audited: bool,
     /// The resources the call was authorized for: (CloudFormation type, ARN).
     resources: Mutex<Vec<(&'static str, String)>>,
 }
@@ -274,11 +254,12 @@ pub struct Access<'a> {
 }
 
 impl RequestContext {
+    /// `audited`: an audit record will name the resources the call touched.
     pub(crate) fn new(
-        request_id: String,
         who: Authenticated,
         conn: Connection,
         security: Arc<Security>,
+        audited: bool,
     ) -> RequestContext {
         let mut notes = Vec::new();
         if let Some(e) = &who.refused {
@@ -289,7 +270,6 @@ impl RequestContext {
             ));
         }
         RequestContext {
-            request_id,
             principal: who.principal,
             access_key_id: who.access_key_id,
             source_ip: conn.source_ip,
@@ -298,29 +278,9 @@ impl RequestContext {
             security,
             config: who.config,
             notes: Mutex::new(notes),
+            audited,
             resources: Mutex::new(Vec::new()),
         }
-    }
-
-    /// A context for calls made without a request (tests, internal work):
-    /// open mode, the account's root.
-    pub fn internal(security: Arc<Security>) -> RequestContext {
-        RequestContext {
-            request_id: String::new(),
-            principal: Arc::new(security.root()),
-            access_key_id: None,
-            source_ip: None,
-            secure_transport: false,
-            user_agent: None,
-            security,
-            config: None,
-            notes: Mutex::new(Vec::new()),
-            resources: Mutex::new(Vec::new()),
-        }
-    }
-
-    pub fn mode(&self) -> AuthMode {
-        self.security.mode
     }
 
     /// What authorization noted (audit mode's would-be refusals).
@@ -339,11 +299,18 @@ impl RequestContext {
         self.config.is_some()
     }
 
+    /// Whether [`RequestContext::authorize`] has anything to do: evaluate
+    /// policies, or name the resources in the audit record. In open mode
+    /// without an audit trail a service skips resolving resources at all.
+    pub fn wants_resources(&self) -> bool {
+        self.audited || self.evaluates()
+    }
+
     /// Evaluates one access as IAM does. Enforce mode answers a refusal with
     /// `AccessDeniedException` and AWS's message; audit mode notes it and
     /// allows; open mode allows without evaluating.
     pub fn authorize(&self, access: &Access<'_>) -> Result<(), ApiError> {
-        if access.resource != "*" {
+        if self.audited && access.resource != "*" {
             self.resources
                 .lock()
                 .push((access.resource_type, access.resource.to_string()));
