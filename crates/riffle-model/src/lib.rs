@@ -7,6 +7,7 @@
 //! as JSON or CBOR. No I/O lives here.
 
 mod error;
+pub mod firehose;
 mod ops;
 mod record_data;
 mod shapes;

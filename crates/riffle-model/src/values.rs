@@ -1,4 +1,4 @@
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Opaque bytes (`Data`). JSON carries them as standard base64 text, CBOR as a
 /// byte string; serde's `is_human_readable` tells the two apart.
@@ -22,6 +22,19 @@ impl Serialize for Blob {
         } else {
             s.serialize_bytes(&self.0)
         }
+    }
+}
+
+/// JSON input (Firehose's configurations are built from the validated tree
+/// through serde): standard base64 text.
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map(Blob)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -50,6 +63,14 @@ impl Serialize for Timestamp {
         } else {
             s.serialize_i64(self.0)
         }
+    }
+}
+
+/// JSON input: epoch seconds, integer or fractional.
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Ok(Timestamp((secs * 1000.0).round() as i64))
     }
 }
 

@@ -158,6 +158,17 @@ impl Fields<'_> {
     pub fn audit_json(&self) -> serde_json::Value {
         struct_json(self.members, &self.vals)
     }
+
+    /// One member as JSON under its wire names (record payloads left out, as
+    /// in [`Fields::audit_json`]), for services whose large configuration
+    /// trees are deserialized into generated serde types (Firehose's
+    /// destination configurations) rather than taken member by member.
+    pub fn json(&mut self, name: &str) -> Option<serde_json::Value> {
+        let i = self.index(name)?;
+        let ty = &self.members.get(i)?.ty;
+        let v = self.vals.get_mut(i)?.take()?;
+        checked_json(ty, &v)
+    }
 }
 
 fn struct_json(members: &[Member], vals: &[Option<Checked<'_>>]) -> serde_json::Value {
@@ -189,6 +200,7 @@ fn checked_json(ty: &Ty, v: &Checked<'_>) -> Option<serde_json::Value> {
         (Ty::List(e) | Ty::Map(e), _) if carries_payload(&e.ty) => return None,
         (_, Checked::Str(s)) => J::String(s.to_string()),
         (_, Checked::Int(i)) => J::from(*i),
+        (_, Checked::Double(f)) => J::from(*f),
         (_, Checked::Bool(b)) => J::Bool(*b),
         (_, Checked::Timestamp(ms)) => J::from(*ms as f64 / 1000.0),
         (_, Checked::Blob(_)) => return None,

@@ -19,6 +19,7 @@
 mod auth;
 pub mod eventstream;
 pub mod fields;
+pub mod firehose;
 pub mod kinesis;
 pub mod schema;
 pub mod service;

@@ -9,6 +9,8 @@ use std::fmt;
 pub enum Ty {
     Str,
     Int,
+    /// A floating-point number (botocore `double`).
+    Double,
     Bool,
     Blob,
     Timestamp,
@@ -32,6 +34,8 @@ pub enum Con {
     /// Every element of a list of strings is one of these. Like `ChildLen`, AWS
     /// reports it once, at the list, not per element.
     ChildEnum(&'static [&'static str]),
+    /// Every element of a list of strings matches this pattern; reported at the list.
+    ChildPattern(&'static dyn Pattern),
     /// Every key of a map has a length in `[min, max]`.
     KeyLen(u64, u64),
     /// Every value of a map (of strings) has a length in `[min, max]`.

@@ -20,6 +20,7 @@ use std::borrow::Cow;
 pub enum Checked<'a> {
     Str(Cow<'a, str>),
     Int(i64),
+    Double(f64),
     Bool(bool),
     Blob(BlobValue<'a>),
     /// Epoch milliseconds.
@@ -126,6 +127,20 @@ fn check_type<'a>(ty: &'static Ty, v: Value<'a>, format: Format) -> Result<Check
             },
             Value::Bytes(_) => Err(err(format!(
                 "{BYTES_CLASS} can not be converted to an Boolean"
+            ))),
+            other => Err(list_or_map(&other)),
+        },
+        Ty::Double => match v {
+            Value::Int(i) => Ok(Checked::Double(i as f64)),
+            Value::Float(f) => Ok(Checked::Double(f)),
+            Value::Bool(_) => Err(err(
+                "class java.lang.Boolean can not be converted to an Double",
+            )),
+            Value::Str(_) => Err(err(
+                "class java.lang.String can not be converted to an Double",
+            )),
+            Value::Bytes(_) => Err(err(format!(
+                "{BYTES_CLASS} can not be converted to an Double"
             ))),
             other => Err(list_or_map(&other)),
         },

@@ -180,6 +180,12 @@ fn bounds_msg(min: u64, max: u64) -> String {
 
 fn violated(con: &Con, value: &Checked<'_>) -> Option<String> {
     match (con, value) {
+        (Con::Min(min), Checked::Double(f)) if *f < *min as f64 => Some(format!(
+            "Member must have value greater than or equal to {min}"
+        )),
+        (Con::Max(max), Checked::Double(f)) if *f > *max as f64 => Some(format!(
+            "Member must have value less than or equal to {max}"
+        )),
         (Con::Min(min), Checked::Int(i)) if i < min => Some(format!(
             "Member must have value greater than or equal to {min}"
         )),
@@ -219,6 +225,18 @@ fn violated(con: &Con, value: &Checked<'_>) -> Option<String> {
                 )
             })
         }
+        (Con::ChildPattern(p), Checked::List(items)) => {
+            let ok = items.iter().all(|i| match i {
+                Some(Checked::Str(s)) => p.is_match(s),
+                _ => true,
+            });
+            (!ok).then(|| {
+                format!(
+                    "Member must satisfy constraint: [Member must satisfy regular expression pattern: {}]",
+                    p.source()
+                )
+            })
+        }
         (Con::KeyLen(min, max), Checked::Map(entries)) => {
             let ok = entries.iter().all(|(k, _)| within(k, *min, *max));
             (!ok).then(|| {
@@ -249,6 +267,7 @@ fn render(member: &Member, value: &Checked<'_>) -> String {
     match value {
         Checked::Str(s) => s.to_string(),
         Checked::Int(i) => i.to_string(),
+        Checked::Double(f) => f.to_string(),
         Checked::Bool(b) => b.to_string(),
         Checked::Timestamp(ms) => ms.to_string(),
         Checked::Blob(b) => format!("java.nio.HeapByteBuffer[pos=0 lim={0} cap={0}]", b.len()),

@@ -9,13 +9,13 @@
 //! `$BOTOCORE_DATA`. A missing model fails the test: it never skips.
 
 use riffle_protocol::schema::{Con, Member, Ty};
-use riffle_protocol::{kinesis, ServiceSpec};
+use riffle_protocol::{firehose, kinesis, ServiceSpec};
 use serde_json::Value as J;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// Every service the edge serves; a new service adds its table here.
-const SERVICES: &[&ServiceSpec] = &[&kinesis::SERVICE];
+const SERVICES: &[&ServiceSpec] = &[&kinesis::SERVICE, &firehose::SERVICE];
 
 fn botocore_data() -> PathBuf {
     if let Ok(dir) = std::env::var("BOTOCORE_DATA") {
@@ -80,6 +80,7 @@ fn check_member(
         (t, &member.ty),
         ("string", Ty::Str)
             | ("integer" | "long", Ty::Int)
+            | ("double", Ty::Double)
             | ("boolean", Ty::Bool)
             | ("blob", Ty::Blob)
             | ("timestamp", Ty::Timestamp)
@@ -94,7 +95,7 @@ fn check_member(
     let min = shape["min"].as_i64();
     let max = shape["max"].as_i64();
     match t {
-        "integer" | "long" => {
+        "integer" | "long" | "double" => {
             if let Some(min) = min {
                 if !has(&|c| matches!(c, Con::Min(v) if *v == min)) {
                     problems.push(format!("{path}: missing Min({min})"));
@@ -136,6 +137,10 @@ fn check_member(
                     Con::ChildEnum(values) => {
                         let elem = &shapes[shape["member"]["shape"].as_str().unwrap_or("")];
                         same_enum(&elem["enum"], values)
+                    }
+                    Con::ChildPattern(p) => {
+                        let elem = &shapes[shape["member"]["shape"].as_str().unwrap_or("")];
+                        elem["pattern"].as_str() == Some(p.source())
                     }
                     Con::ChildLen(lo, hi) => {
                         elem_bounds(shapes, &shape["member"]["shape"]) == (*lo as i64, *hi as i64)
@@ -190,8 +195,10 @@ fn check_member(
                 if es["enum"].is_array() && !has(&|c| matches!(c, Con::ChildEnum(_))) {
                     problems.push(format!("{path}: element enum not checked"));
                 }
-                if es["pattern"].is_string() {
-                    problems.push(format!("{path}: element pattern not supported"));
+                if let Some(src) = es["pattern"].as_str() {
+                    if !has(&|c| matches!(c, Con::ChildPattern(p) if p.source() == src)) {
+                        problems.push(format!("{path}: element pattern not checked"));
+                    }
                 }
             } else {
                 problems.push(format!("{path}: unsupported element type {:?}", elem.ty));

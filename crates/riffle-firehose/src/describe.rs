@@ -1,0 +1,1 @@
+//! Stored configuration → DescribeDeliveryStream description.

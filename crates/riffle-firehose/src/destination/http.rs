@@ -1,0 +1,1 @@
+//! The HTTP endpoint destination (the Firehose HTTP delivery contract).

@@ -1,0 +1,1 @@
+//! The S3 destination: object keys and prefixes, compression, error output.

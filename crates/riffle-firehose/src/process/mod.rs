@@ -1,0 +1,1 @@
+//! Record processors: the Lambda transformation contract, KPL de-aggregation, delimiters.

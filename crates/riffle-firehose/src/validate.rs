@@ -1,0 +1,1 @@
+//! AWS validation rules of CreateDeliveryStream and UpdateDestination beyond the schema.
