@@ -38,9 +38,9 @@ impl Status {
 /// extended S3 destination and described in both shapes, as AWS does.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum DestinationConfig {
-    ExtendedS3(api::ExtendedS3DestinationConfiguration),
-    S3(api::S3DestinationConfiguration),
-    HttpEndpoint(api::HttpEndpointDestinationConfiguration),
+    ExtendedS3(Box<api::ExtendedS3DestinationConfiguration>),
+    S3(Box<api::S3DestinationConfiguration>),
+    HttpEndpoint(Box<api::HttpEndpointDestinationConfiguration>),
 }
 
 /// Server-side encryption state (Start/StopDeliveryStreamEncryption).
