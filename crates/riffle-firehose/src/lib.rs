@@ -16,11 +16,14 @@
 
 pub mod describe;
 pub mod destination;
+pub mod engine;
 pub mod error;
 pub mod meta;
+pub mod metrics;
 pub mod objects;
 pub mod process;
 pub mod source;
 pub mod validate;
 
+pub use engine::{Firehose, FirehoseConfig};
 pub use error::FirehoseError;

@@ -7,6 +7,7 @@
 mod audit;
 mod browser;
 mod edge;
+pub mod firehose;
 pub mod kinesis;
 mod listen;
 mod metrics;
@@ -18,6 +19,7 @@ mod tls;
 
 pub use audit::AuditSink;
 pub use edge::AppState;
+pub use firehose::FirehoseService;
 pub use kinesis::KinesisService;
 pub use respond::Reply;
 pub use security::{Access, AuthMode, RequestContext, Security};

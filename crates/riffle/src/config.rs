@@ -114,6 +114,27 @@ audit_retention_days = 90
 # (RIFFLE_AUDIT_STREAM, --audit-stream)
 # audit_stream = "audit-trail"
 
+# Firehose: delivered objects go to an S3-compatible server at this URL (credentials from
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, region from AWS_REGION);
+# without it, to the local directory s3_dir, as <s3_dir>/<bucket>/<key>.
+# (RIFFLE_S3_ENDPOINT, --s3-endpoint)
+# s3_endpoint = "http://127.0.0.1:9000"
+# Default: <data_dir>/s3.  (RIFFLE_S3_DIR, --s3-dir)
+# s3_dir = "riffle-data/s3"
+
+# Undelivered MiB a delivery stream may buffer on disk (its destination down) before
+# PutRecord(Batch) answer ServiceUnavailableException "Slow down.".
+# (RIFFLE_FIREHOSE_BUFFER_CAP_MB, --firehose-buffer-cap-mb)
+firehose_buffer_cap_mb = 1024
+
+# Hours delivered Firehose records stay in the buffer for `riffle firehose redeliver`.
+# (RIFFLE_FIREHOSE_REPLAY_HOURS, --firehose-replay-hours)
+firehose_replay_hours = 24
+
+# First retry delay after a failed delivery, doubling up to 60 s.
+# (RIFFLE_FIREHOSE_RETRY_MS, --firehose-retry-ms)
+firehose_retry_ms = 1000
+
 # Open mode: allow listening on a non-loopback address, so anyone who can reach it can
 # read and write every stream.  (RIFFLE_ALLOW_OPEN_NETWORK=true, --allow-open-network)
 allow_open_network = false
@@ -236,6 +257,21 @@ pub struct ServeArgs {
     /// Also put every audit record into this stream (create it yourself) [default: none]
     #[arg(long, env = "RIFFLE_AUDIT_STREAM", value_name = "STREAM")]
     pub audit_stream: Option<String>,
+    /// Firehose: deliver objects to the S3-compatible server at this URL (credentials from the AWS_* env vars) [default: the local s3 dir]
+    #[arg(long, env = "RIFFLE_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Firehose: without --s3-endpoint, objects go to DIR/<bucket>/<key> [default: <data-dir>/s3]
+    #[arg(long, env = "RIFFLE_S3_DIR", value_name = "DIR")]
+    pub s3_dir: Option<PathBuf>,
+    /// Firehose: undelivered MiB per delivery stream before puts get "Slow down." [default: 1024]
+    #[arg(long, env = "RIFFLE_FIREHOSE_BUFFER_CAP_MB", value_name = "MB")]
+    pub firehose_buffer_cap_mb: Option<u64>,
+    /// Firehose: hours delivered records are kept for redelivery [default: 24]
+    #[arg(long, env = "RIFFLE_FIREHOSE_REPLAY_HOURS", value_name = "HOURS")]
+    pub firehose_replay_hours: Option<u64>,
+    /// Firehose: first retry delay after a failed delivery, doubling up to 60 s [default: 1000]
+    #[arg(long, env = "RIFFLE_FIREHOSE_RETRY_MS", value_name = "MS")]
+    pub firehose_retry_ms: Option<u64>,
 }
 
 /// The account ARNs name when neither a flag nor an auth config says.
@@ -244,6 +280,11 @@ pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    s3_endpoint: Option<String>,
+    s3_dir: Option<PathBuf>,
+    firehose_buffer_cap_mb: Option<u64>,
+    firehose_replay_hours: Option<u64>,
+    firehose_retry_ms: Option<u64>,
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     region: Option<String>,
@@ -354,6 +395,12 @@ pub struct Config {
     pub fsync: Fsync,
     pub transition_delay_ms: u64,
     pub shard_limit: i64,
+    pub s3_endpoint: Option<String>,
+    /// `None`: `<data_dir>/s3`.
+    pub s3_dir: Option<PathBuf>,
+    pub firehose_buffer_cap_mb: u64,
+    pub firehose_replay_hours: u64,
+    pub firehose_retry_ms: u64,
     pub segment_max_bytes: u64,
     pub segment_max_age_ms: i64,
     pub retention_check_ms: u64,
@@ -525,6 +572,20 @@ impl Config {
                 .or(file.audit_retention_days)
                 .unwrap_or(90),
             audit_stream: args.audit_stream.clone().or(file.audit_stream),
+            s3_endpoint: args.s3_endpoint.clone().or(file.s3_endpoint),
+            s3_dir: args.s3_dir.clone().or(file.s3_dir),
+            firehose_buffer_cap_mb: args
+                .firehose_buffer_cap_mb
+                .or(file.firehose_buffer_cap_mb)
+                .unwrap_or(1024),
+            firehose_replay_hours: args
+                .firehose_replay_hours
+                .or(file.firehose_replay_hours)
+                .unwrap_or(24),
+            firehose_retry_ms: args
+                .firehose_retry_ms
+                .or(file.firehose_retry_ms)
+                .unwrap_or(1000),
         })
     }
 

@@ -5,6 +5,7 @@ mod audit_sink;
 mod bench;
 mod cert_cmd;
 mod config;
+mod firehose_setup;
 mod kms_cmd;
 mod policy_cmd;
 
@@ -147,17 +148,25 @@ async fn run(cfg: Config) -> Result<()> {
     };
     let started = std::time::Instant::now();
     // One metadata database for every service; Kinesis gets its store.
-    let engine = tokio::task::spawn_blocking(move || -> Result<Engine> {
-        let meta = riffle_meta::MetaDb::open_in(&ecfg.data_dir)?;
-        Ok(Engine::open_with(
-            ecfg,
-            meta.streams(),
-            Arc::new(riffle_streams::SystemClock),
-        )?)
-    })
-    .await?
-    .with_context(|| format!("cannot open data directory {}", data_dir.display()))?;
+    let (engine, meta) =
+        tokio::task::spawn_blocking(move || -> Result<(Engine, riffle_meta::MetaDb)> {
+            let meta = riffle_meta::MetaDb::open_in(&ecfg.data_dir)?;
+            let engine =
+                Engine::open_with(ecfg, meta.streams(), Arc::new(riffle_streams::SystemClock))?;
+            Ok((engine, meta))
+        })
+        .await?
+        .with_context(|| format!("cannot open data directory {}", data_dir.display()))?;
     let engine = Arc::new(engine);
+    let firehose = firehose_setup::open(&cfg, &data_dir, &account_id, &meta)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open Firehose in {}",
+                data_dir.join("firehose").display()
+            )
+        })?;
+    drop(meta);
     let audit = if cfg.audit {
         let mut acfg = AuditConfig::new(data_dir.join("audit"), &account_id, &cfg.region);
         acfg.data_events = cfg.audit_data_events;
@@ -337,7 +346,10 @@ async fn run(cfg: Config) -> Result<()> {
         engine,
         Duration::from_millis(cfg.retention_check_ms.max(100)),
     );
-    let services: Vec<Arc<dyn Service>> = vec![Arc::new(kinesis)];
+    let services: Vec<Arc<dyn Service>> = vec![
+        Arc::new(kinesis),
+        Arc::new(riffle_server::FirehoseService::new(firehose)),
+    ];
     let reload = tokio::spawn(reload_on_sighup(security));
     riffle_server::serve(listener, services, server_cfg, shutdown_signal()).await?;
     reload.abort();

@@ -1,0 +1,118 @@
+//! PutRecord and PutRecordBatch: records go into the delivery stream's
+//! buffer as one batch (one group-committed fsync) and are acknowledged
+//! when durable. Record ids name the record's buffer position.
+
+use super::{Firehose, Live};
+use crate::metrics::StreamMetrics;
+use crate::FirehoseError;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// What PutRecordBatch answers per record.
+#[derive(Debug)]
+pub enum PutOutcome {
+    /// Accepted: the record id.
+    Ok(String),
+    /// Refused (`ServiceUnavailableException` "Slow down." when the buffer is full).
+    Failed { code: String, message: String },
+}
+
+/// AWS's text for a full buffer (PutRecord's exception and PutRecordBatch's entries).
+pub const SLOW_DOWN: &str = "Slow down.";
+
+impl Firehose {
+    /// Appends `records` (Direct PUT) and returns one outcome per record, in
+    /// order. When the stream's undelivered bytes are over the cap, every
+    /// record is refused with `ServiceUnavailableException` and nothing is
+    /// written: a caller retries the failed ones, as AWS tells it to.
+    pub async fn put_records(
+        &self,
+        name: &str,
+        records: Vec<Bytes>,
+    ) -> Result<Vec<PutOutcome>, FirehoseError> {
+        let live = self.live(name)?;
+        let meta = live.snapshot();
+        if !meta.status.accepts_records() {
+            return Err(self.not_found(name));
+        }
+        if meta.delivery_stream_type != "DirectPut" {
+            return Err(FirehoseError::InvalidArgument(format!(
+                "This operation is not permitted on KinesisStreamAsSource delivery stream type."
+            )));
+        }
+        let m = &live.metrics;
+        StreamMetrics::add(&m.incoming_put_requests, 1);
+        let bytes: u64 = records.iter().map(|r| r.len() as u64).sum();
+        if live.buffer.pending_bytes() + bytes > self.cfg.buffer_cap_bytes {
+            StreamMetrics::add(&m.throttled_records, records.len() as u64);
+            return Ok(records
+                .iter()
+                .map(|_| PutOutcome::Failed {
+                    code: "ServiceUnavailableException".into(),
+                    message: SLOW_DOWN.into(),
+                })
+                .collect());
+        }
+        let n = records.len();
+        let first = append(&live, self.now_ms(), records).await?;
+        StreamMetrics::add(&m.incoming_records, n as u64);
+        StreamMetrics::add(&m.incoming_bytes, bytes);
+        Ok((0..n as u64)
+            .map(|i| PutOutcome::Ok(record_id(&meta.uid, first + i)))
+            .collect())
+    }
+
+    /// Appends records from a source (a Kinesis stream) with their
+    /// metadata key; returns when they are durable. The buffer cap is not
+    /// applied: the source waits for delivery instead (see `source`).
+    pub async fn append_from_source(
+        &self,
+        name: &str,
+        uid: &str,
+        records: Vec<(Vec<u8>, Bytes)>,
+    ) -> Result<(), FirehoseError> {
+        let live = self.live(name)?;
+        if live.snapshot().uid != uid {
+            return Err(self.not_found(name));
+        }
+        let n = records.len() as u64;
+        let bytes: u64 = records.iter().map(|(_, d)| d.len() as u64).sum();
+        let buffer = live.buffer.clone();
+        let now = self.now_ms();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<(&[u8], &[u8])> = records
+                .iter()
+                .map(|(k, d)| (k.as_slice(), d.as_ref()))
+                .collect();
+            buffer.append(now, &refs)
+        })
+        .await
+        .map_err(|e| FirehoseError::Internal(e.to_string()))??;
+        StreamMetrics::add(&live.metrics.incoming_records, n);
+        StreamMetrics::add(&live.metrics.incoming_bytes, bytes);
+        Ok(())
+    }
+
+    /// Undelivered bytes of a stream (for a source's backpressure).
+    pub fn pending_bytes(&self, name: &str) -> Option<u64> {
+        self.streams
+            .read()
+            .get(name)
+            .map(|l| l.buffer.pending_bytes())
+    }
+}
+
+async fn append(live: &Arc<Live>, now_ms: i64, records: Vec<Bytes>) -> Result<u64, FirehoseError> {
+    let buffer = live.buffer.clone();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<(&[u8], &[u8])> = records.iter().map(|d| (&[][..], d.as_ref())).collect();
+        buffer.append(now_ms, &refs)
+    })
+    .await
+    .map_err(|e| FirehoseError::Internal(e.to_string()))?
+}
+
+/// An opaque, unique record id: the stream's uid and the record's buffer offset.
+pub fn record_id(uid: &str, offset: u64) -> String {
+    format!("{uid}{offset:016x}")
+}

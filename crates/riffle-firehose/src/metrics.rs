@@ -1,0 +1,31 @@
+//! Per delivery stream counters under Firehose's CloudWatch metric names,
+//! read by the edge at scrape time.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct StreamMetrics {
+    pub incoming_bytes: AtomicU64,
+    pub incoming_records: AtomicU64,
+    pub incoming_put_requests: AtomicU64,
+    pub throttled_records: AtomicU64,
+    /// DeliveryToS3.* (or DeliveryToHttpEndpoint.*, by destination).
+    pub delivery_records: AtomicU64,
+    pub delivery_bytes: AtomicU64,
+    pub delivery_success: AtomicU64,
+    pub delivery_failure: AtomicU64,
+    /// Age in ms of the oldest record not yet delivered, at the last delivery.
+    pub data_freshness_ms: AtomicI64,
+    pub processing_records: AtomicU64,
+    pub processing_success: AtomicU64,
+    pub processing_failure: AtomicU64,
+    pub backup_records: AtomicU64,
+    pub backup_bytes: AtomicU64,
+    pub backup_success: AtomicU64,
+}
+
+impl StreamMetrics {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}

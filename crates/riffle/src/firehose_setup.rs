@@ -1,0 +1,48 @@
+//! Opens the Firehose engine from the server's configuration: its buffers
+//! under `<data-dir>/firehose`, its metadata in the shared database, and
+//! where delivered objects go (`--s3-endpoint`, else `--s3-dir`).
+
+use crate::config::{Config, Fsync};
+use anyhow::Result;
+use riffle_firehose::engine::DeliverySettings;
+use riffle_firehose::objects::{LocalDirStore, ObjectStore};
+use riffle_firehose::{meta, Firehose, FirehoseConfig};
+use riffle_log::{LogConfig, SyncPolicy};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn open(
+    cfg: &Config,
+    data_dir: &Path,
+    account_id: &str,
+    db: &riffle_meta::MetaDb,
+) -> Result<Arc<Firehose>> {
+    let mut fcfg = FirehoseConfig::new(data_dir.join("firehose"));
+    fcfg.region = cfg.region.clone();
+    fcfg.account_id = account_id.to_string();
+    fcfg.transition_delay_ms = cfg.transition_delay_ms;
+    fcfg.buffer_cap_bytes = cfg.firehose_buffer_cap_mb.saturating_mul(1 << 20);
+    fcfg.replay_retention_ms = (cfg.firehose_replay_hours as i64).saturating_mul(3_600_000);
+    fcfg.log = LogConfig {
+        sync: match cfg.fsync {
+            Fsync::Always => SyncPolicy::Always,
+            Fsync::Interval(ms) => SyncPolicy::IntervalMs(ms),
+            Fsync::Never => SyncPolicy::Never,
+        },
+        ..LogConfig::default()
+    };
+    let objects: Arc<dyn ObjectStore> = Arc::new(LocalDirStore {
+        root: cfg.s3_dir.clone().unwrap_or_else(|| data_dir.join("s3")),
+    });
+    let delivery = DeliverySettings {
+        retry_initial: Duration::from_millis(cfg.firehose_retry_ms.max(1)),
+        ..DeliverySettings::default()
+    };
+    let store = db.collection(meta::SERVICE, meta::TABLE)?;
+    let progress = db.collection(meta::SERVICE, "progress")?;
+    Ok(tokio::task::spawn_blocking(move || {
+        Firehose::open(fcfg, store, progress, objects, delivery)
+    })
+    .await??)
+}
