@@ -1,1 +1,0 @@
-//! AWS validation rules of CreateDeliveryStream and UpdateDestination beyond the schema.
