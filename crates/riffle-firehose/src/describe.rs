@@ -278,6 +278,7 @@ pub fn http_endpoint(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::meta::{EncryptionState, Status};

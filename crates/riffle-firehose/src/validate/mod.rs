@@ -453,4 +453,5 @@ fn lambda_parameters(proc: &api::Processor) -> Result<(), FirehoseError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

@@ -212,6 +212,7 @@ pub(crate) fn partition_keys(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

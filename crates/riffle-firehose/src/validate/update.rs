@@ -311,4 +311,5 @@ fn merge_http(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
