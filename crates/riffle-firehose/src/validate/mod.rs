@@ -16,7 +16,7 @@
 //! it, so Riffle accepts a lone member and uses the default (5 MiB, 300 s)
 //! for the other rather than refuse pipelines that work on AWS.
 
-mod prefix;
+pub mod prefix;
 mod update;
 
 pub use prefix::prefixes;

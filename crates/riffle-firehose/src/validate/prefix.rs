@@ -33,8 +33,9 @@ const NOT_PATTERN_LETTERS: &str = "CIJPRTUVbfijloprt";
 /// An evaluated prefix may be at most this long.
 const MAX_EVALUATED: usize = 512;
 
+/// The expression namespaces AWS knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Namespace {
+pub enum Namespace {
     Timestamp,
     Firehose,
     PartitionKeyFromQuery,
@@ -42,7 +43,7 @@ pub(crate) enum Namespace {
 }
 
 impl Namespace {
-    fn is_partition_key(self) -> bool {
+    pub fn is_partition_key(self) -> bool {
         matches!(
             self,
             Namespace::PartitionKeyFromQuery | Namespace::PartitionKeyFromLambda
@@ -52,20 +53,30 @@ impl Namespace {
 
 /// One `!{namespace:value}` of a prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Expr<'a> {
-    pub(crate) namespace: Namespace,
-    pub(crate) value: &'a str,
+pub struct Expr<'a> {
+    pub namespace: Namespace,
+    /// The text after the colon: a timestamp pattern, `random-string` or
+    /// `error-output-type`, or a partition key name.
+    pub value: &'a str,
 }
 
 impl Expr<'_> {
-    fn is_error_output_type(&self) -> bool {
+    pub fn is_error_output_type(&self) -> bool {
         self.namespace == Namespace::Firehose && self.value == "error-output-type"
     }
 }
 
+/// A prefix as literal text and expressions, in order; what evaluation at
+/// delivery time walks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Segment<'a> {
+    Literal(&'a str),
+    Expr(Expr<'a>),
+}
+
 /// A parsed prefix: its expressions and the length of its literal text.
-pub(crate) struct Parsed<'a> {
-    pub(crate) exprs: Vec<Expr<'a>>,
+struct Parsed<'a> {
+    exprs: Vec<Expr<'a>>,
     literal_len: usize,
 }
 
@@ -85,14 +96,28 @@ fn constraint(what: &str) -> FirehoseError {
     invalid(format!("{FRAME}{what}"))
 }
 
-/// Splits `s` into its expressions. `field` (`Prefix` or
-/// `ErrorOutputPrefix`) names the member in messages.
-pub(crate) fn parse<'a>(s: &'a str, field: &str) -> Result<Parsed<'a>, FirehoseError> {
+fn parse<'a>(s: &'a str, field: &str) -> Result<Parsed<'a>, FirehoseError> {
     let mut exprs = Vec::new();
     let mut literal_len = 0;
+    for seg in segments(s, field)? {
+        match seg {
+            Segment::Literal(t) => literal_len += t.chars().count(),
+            Segment::Expr(e) => exprs.push(e),
+        }
+    }
+    Ok(Parsed { exprs, literal_len })
+}
+
+/// Splits a prefix into literal text and checked expressions (empty
+/// literals are left out). `field` (`Prefix` or `ErrorOutputPrefix`) names
+/// the member in messages.
+pub fn segments<'a>(s: &'a str, field: &str) -> Result<Vec<Segment<'a>>, FirehoseError> {
+    let mut out = Vec::new();
     let mut rest = s;
     while let Some(i) = rest.find("!{") {
-        literal_len += rest[..i].chars().count();
+        if i > 0 {
+            out.push(Segment::Literal(&rest[..i]));
+        }
         let after = &rest[i + 2..];
         // `!{` may only open an expression: it needs `namespace:value}`.
         let Some(end) = after.find('}') else {
@@ -124,11 +149,13 @@ pub(crate) fn parse<'a>(s: &'a str, field: &str) -> Result<Parsed<'a>, FirehoseE
                 "Invalid conversion character used in the value of the expression in {field}"
             )));
         }
-        exprs.push(Expr { namespace, value });
+        out.push(Segment::Expr(Expr { namespace, value }));
         rest = &after[end + 1..];
     }
-    literal_len += rest.chars().count();
-    Ok(Parsed { exprs, literal_len })
+    if !rest.is_empty() {
+        out.push(Segment::Literal(rest));
+    }
+    Ok(out)
 }
 
 /// Quotes must pair up (`''` is a literal quote) and no letter outside
@@ -192,7 +219,7 @@ pub fn prefixes(prefix: Option<&str>, error_prefix: Option<&str>) -> Result<(), 
 
 /// `partitionKeyFromQuery`/`partitionKeyFromLambda` in `Prefix` need
 /// dynamic partitioning enabled (and, with it on, AWS wants at least one).
-pub(crate) fn partition_keys(
+pub fn partition_keys(
     prefix: Option<&str>,
     dynamic_partitioning: bool,
 ) -> Result<(), FirehoseError> {
@@ -221,6 +248,26 @@ mod tests {
             Err(FirehoseError::InvalidArgument(m)) => m,
             other => panic!("expected InvalidArgumentException, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn segments_split_literals_and_expressions() {
+        assert_eq!(
+            segments("y=!{timestamp:yyyy}/!{firehose:random-string}", "Prefix").unwrap(),
+            vec![
+                Segment::Literal("y="),
+                Segment::Expr(Expr {
+                    namespace: Namespace::Timestamp,
+                    value: "yyyy"
+                }),
+                Segment::Literal("/"),
+                Segment::Expr(Expr {
+                    namespace: Namespace::Firehose,
+                    value: "random-string"
+                }),
+            ]
+        );
+        assert!(segments("", "Prefix").unwrap().is_empty());
     }
 
     #[test]
