@@ -40,8 +40,9 @@ pub struct Plan {
     pub delivery_stream_type: String,
     /// Given with `KinesisStreamAsSource`, never otherwise.
     pub kinesis_source: Option<api::KinesisStreamSourceConfiguration>,
-    /// `ThroughputHintInMBs` of a DirectPut stream, informational only
-    /// (DescribeDeliveryStream echoes it once the engine stores it).
+    /// `ThroughputHintInMBs` of a DirectPut stream, informational only.
+    /// `DeliveryStreamMeta` has no field for it yet, so the description
+    /// shows an empty `DirectPutSourceDescription`.
     pub direct_put_source: Option<api::DirectPutSourceConfiguration>,
     pub destination: DestinationConfig,
     /// In request order; keys are unique.
