@@ -88,7 +88,12 @@ fn source(meta: &DeliveryStreamMeta) -> api::SourceDescription {
             ..Default::default()
         },
         None => api::SourceDescription {
-            direct_put_source_description: Some(api::DirectPutSourceDescription::default()),
+            direct_put_source_description: Some(api::DirectPutSourceDescription {
+                throughput_hint_in_m_bs: meta
+                    .direct_put_source
+                    .as_ref()
+                    .map(|d| d.throughput_hint_in_m_bs),
+            }),
             ..Default::default()
         },
     }
@@ -296,6 +301,7 @@ mod tests {
             create_ms: 1_700_000_000_000,
             last_update_ms: Some(1_700_000_500_500),
             kinesis_source: None,
+            direct_put_source: None,
             source_start_ms: None,
             destination,
             destination_id: "destinationId-000000000001".into(),

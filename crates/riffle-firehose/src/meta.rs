@@ -74,6 +74,9 @@ pub struct DeliveryStreamMeta {
     pub last_update_ms: Option<i64>,
     #[serde(default)]
     pub kinesis_source: Option<api::KinesisStreamSourceConfiguration>,
+    /// DirectPut's `ThroughputHintInMBs` (informational), echoed by Describe.
+    #[serde(default)]
+    pub direct_put_source: Option<api::DirectPutSourceConfiguration>,
     /// Epoch ms from which a Kinesis source reads (LATEST at creation).
     #[serde(default)]
     pub source_start_ms: Option<i64>,

@@ -52,15 +52,12 @@ impl Firehose {
             create_ms: now,
             last_update_ms: None,
             kinesis_source: plan.kinesis_source.clone(),
+            direct_put_source: plan.direct_put_source.clone(),
             source_start_ms: plan.kinesis_source.as_ref().map(|_| now),
             destination: plan.destination,
             destination_id: "destinationId-000000000001".into(),
             tags: plan.tags,
-            encryption: plan.encryption.map(|e| EncryptionState {
-                status: "ENABLED".into(),
-                key_type: Some(e.key_type),
-                key_arn: e.key_arn,
-            }),
+            encryption: plan.encryption,
             failure: None,
         };
         let this = self.clone();
@@ -226,13 +223,9 @@ impl Firehose {
             key_arn: None,
             key_type: "AWS_OWNED_CMK".into(),
         });
-        validate::encryption(&cfg)?;
+        let state = validate::encryption(&cfg)?;
         self.change(&live, |m| {
-            m.encryption = Some(EncryptionState {
-                status: "ENABLED".into(),
-                key_type: Some(cfg.key_type.clone()),
-                key_arn: cfg.key_arn.clone(),
-            });
+            m.encryption = Some(state);
             Ok(true)
         })
         .await

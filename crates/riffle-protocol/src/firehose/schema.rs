@@ -46,8 +46,8 @@ static P14: JavaPattern = JavaPattern::new(
     r#"arn:.*:es:[a-zA-Z0-9\-]+:\d{12}:domain/[a-z][-0-9a-z]{2,27}"#,
     r#"^(?:arn:.*:es:[a-zA-Z0-9\-]+:[0-9]{12}:domain/[a-z][-0-9a-z]{2,27})$"#,
 );
-static P15: JavaPattern = JavaPattern::new(r#"https:.*"#, r#"^(?:https:.*)$"#);
-static P16: JavaPattern = JavaPattern::new(r#"https://.*"#, r#"^(?:https://.*)$"#);
+static P15: JavaPattern = JavaPattern::new(r#"https:.*"#, r#"^(?:https?:.*)$"#);
+static P16: JavaPattern = JavaPattern::new(r#"https://.*"#, r#"^(?:https?://.*)$"#);
 static P17: JavaPattern = JavaPattern::new(
     r#"^(?!aws:)[\p{L}\p{Z}\p{N}_.:\/=+\-@%]*$"#,
     r#"^(?:^(?!aws:)[\p{L}\p{Z}\p{N}_.:\/=+\-@%]*$)$"#,

@@ -27,6 +27,7 @@ fn meta(destination: serde_json::Value) -> DeliveryStreamMeta {
         create_ms: 0,
         last_update_ms: None,
         kinesis_source: None,
+        direct_put_source: None,
         source_start_ms: None,
         destination,
         destination_id: "destinationId-000000000001".into(),
