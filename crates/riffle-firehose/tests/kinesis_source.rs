@@ -174,11 +174,22 @@ async fn delivers_records_from_the_start_time_on_and_none_before() {
     put(&e, &id, &ks, 3, 6).await;
 
     let sink = Arc::new(Collect::default());
-    let h = start(&e, config("src", start_ms), &sink, store(&db, "ds-1"));
-    // And records while it runs: appends wake the idle shards.
+    // No periodic re-listing during the test: only append signals wake it.
+    let mut cfg = config("src", start_ms);
+    cfg.discover_interval = Duration::from_secs(600);
+    let h = start(&e, cfg, &sink, store(&db, "ds-1"));
+    until("records 3..6", || sink.records().len() >= 30).await;
+    // Idle now; records put while it runs wake the shards they go to.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let put_at = std::time::Instant::now();
     put(&e, &id, &ks, 6, 9).await;
     let want = expected(&ks, 3, 9);
     until("records 3..9", || sink.records().len() >= want.len()).await;
+    assert!(
+        put_at.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        put_at.elapsed()
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(h.current(), SourceStatus::Running);
     h.stop().await;
@@ -464,6 +475,79 @@ async fn a_deleted_stream_stops_the_source_with_a_failure() {
     );
     until("the missing-stream source to end", || missing.is_finished()).await;
     assert!(matches!(missing.current(), SourceStatus::Failed(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_reads_back_off_and_deliver_everything_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EngineConfig::new(dir.path().join("streams"));
+    cfg.transition_delay_ms = 0;
+    cfg.throughput_limits = true;
+    let e = Arc::new(Engine::open(cfg).unwrap());
+    let db = meta_db(&dir.path().join("meta"));
+    let id = create(&e, "src", 1).await;
+    let start_ms = e.now_ms();
+    let ks = keys(4);
+    put(&e, &id, &ks, 0, 25).await;
+
+    // Ten-record reads back to back: more than 5 GetRecords a second.
+    let mut c = config("src", start_ms);
+    c.max_records_per_read = 10;
+    c.max_batch_bytes = 1 << 20;
+    c.min_read_interval = Duration::ZERO;
+    let sink = Arc::new(Collect::default());
+    let h = start(&e, c, &sink, store(&db, "ds-1"));
+    until("every record", || sink.records().len() >= 100).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.stop().await;
+
+    let throttled: u64 = e
+        .metrics_snapshot()
+        .streams
+        .iter()
+        .flat_map(|s| s.shards.iter())
+        .map(|s| s.read_throttled)
+        .sum();
+    assert!(throttled > 0, "the reads were never throttled");
+    let got = sink.keyed();
+    assert_eq!(got.len(), 100);
+    assert_eq!(
+        got.iter().cloned().collect::<BTreeSet<_>>(),
+        expected(&ks, 0, 25)
+    );
+    assert_order(&sink.records(), &HashMap::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_for_a_creating_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EngineConfig::new(dir.path().join("streams"));
+    cfg.transition_delay_ms = 300;
+    cfg.throughput_limits = false;
+    let e = Arc::new(Engine::open(cfg).unwrap());
+    let db = meta_db(&dir.path().join("meta"));
+    e.create_stream(CreateStreamInput {
+        stream_name: "src".into(),
+        shard_count: Some(2),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let id = e.stream_id("src").unwrap();
+    let sink = Arc::new(Collect::default());
+    let h = start(&e, config("src", e.now_ms()), &sink, store(&db, "ds-1"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        matches!(h.current(), SourceStatus::Retrying { .. }),
+        "{:?}",
+        h.current()
+    );
+    until("ACTIVE", || e.shards(&id).is_ok()).await;
+    let ks = keys(5);
+    put(&e, &id, &ks, 0, 2).await;
+    until("records", || sink.records().len() >= 10).await;
+    assert_eq!(h.current(), SourceStatus::Running);
+    h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
