@@ -55,6 +55,10 @@ pub struct KinesisSourceConfig {
     /// How often the shard list is re-read even when nothing ended (it also
     /// is whenever a shard ends or a read says the shard is gone).
     pub discover_interval: Duration,
+    /// Least time between two checkpoint saves (each is a metadata
+    /// transaction with an fsync). A crash loses at most this much progress,
+    /// which is then delivered again; a clean stop saves what is pending.
+    pub checkpoint_interval: Duration,
     /// First and longest wait after a throttled or failed read, a refused
     /// batch or a failed checkpoint save (doubling in between).
     pub min_backoff: Duration,
@@ -72,6 +76,7 @@ impl KinesisSourceConfig {
             max_batch_bytes: 4 << 20,
             min_read_interval: Duration::from_secs(1),
             discover_interval: Duration::from_secs(5),
+            checkpoint_interval: Duration::from_secs(1),
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
         }
@@ -162,14 +167,20 @@ impl<S: RecordSink> KinesisSource<S> {
             store: self.store,
             shutdown,
             status,
-            id: None,
             shards: BTreeMap::new(),
             checkpoints: Checkpoints::default(),
             dirty: false,
+            last_save: None,
             next_discovery: Instant::now(),
             cursor: 0,
         };
-        let end = match run.main().await {
+        let end = run.main().await;
+        if run.dirty {
+            // One attempt (shutdown is already signalled): progress the sink
+            // has accepted need not be delivered again after a clean stop.
+            run.save_checkpoints().await;
+        }
+        let end = match end {
             End::Stopped => SourceStatus::Stopped,
             End::Failed(f) => {
                 tracing::warn!(stream = %stream, "kinesis source stopped: {}", f.details);
@@ -245,6 +256,8 @@ struct Round {
     records: Vec<SourceRecord>,
     updates: Vec<Update>,
     rediscover: bool,
+    /// A read failed other than by throttling.
+    failed: bool,
 }
 
 /// The running task's state.
@@ -256,12 +269,12 @@ struct Run<S: RecordSink> {
     shutdown: watch::Receiver<bool>,
     status: watch::Sender<SourceStatus>,
     backoff: Backoff,
-    id: Option<StreamId>,
     /// Known shards by id (ids sort in index order, i.e. creation order).
     shards: BTreeMap<String, Shard>,
     /// As last saved, plus changes not yet saved when `dirty`.
     checkpoints: Checkpoints,
     dirty: bool,
+    last_save: Option<Instant>,
     next_discovery: Instant,
     /// Rotates the first shard of each round, for fairness under the budget.
     cursor: usize,
@@ -276,7 +289,6 @@ impl<S: RecordSink> Run<S> {
             Ok(id) => id,
             Err(end) => return end,
         };
-        self.id = Some(id.clone());
         self.checkpoints = match self.load_checkpoints().await {
             Some(c) => c,
             None => return End::Stopped,
@@ -299,13 +311,31 @@ impl<S: RecordSink> Run<S> {
                 return End::Stopped;
             }
             self.commit(round.updates);
-            if self.dirty && !self.save_checkpoints().await {
+            if !round.failed && progress {
+                self.set_status(SourceStatus::Running);
+            }
+            if self.save_due() && !self.save_checkpoints().await {
                 return End::Stopped;
             }
             if !progress && !round.rediscover && !self.wait().await {
                 return End::Stopped;
             }
         }
+    }
+
+    /// When pending checkpoint changes are to be saved (`None`: nothing pending).
+    fn save_at(&self) -> Option<Instant> {
+        if !self.dirty {
+            return None;
+        }
+        Some(match self.last_save {
+            Some(t) => t + self.cfg.checkpoint_interval,
+            None => Instant::now(),
+        })
+    }
+
+    fn save_due(&self) -> bool {
+        self.save_at().is_some_and(|t| t <= Instant::now())
     }
 
     fn stopping(&self) -> bool {
@@ -395,6 +425,7 @@ impl<S: RecordSink> Run<S> {
             match blocking(move || store.save(&doc)).await {
                 Ok(()) => {
                     self.dirty = false;
+                    self.last_save = Some(Instant::now());
                     return true;
                 }
                 Err(e) => {
@@ -608,6 +639,7 @@ impl<S: RecordSink> Run<S> {
                         e => {
                             tracing::warn!(shard = %key, "source read failed: {e}");
                             let details = format!("reading {key}: {e}");
+                            round.failed = true;
                             self.set_status(SourceStatus::Retrying { details });
                         }
                     }
@@ -651,6 +683,9 @@ impl<S: RecordSink> Run<S> {
         let now = Instant::now();
         let eligible: BTreeSet<String> = self.eligible().into_iter().collect();
         let mut deadline = self.next_discovery;
+        if let Some(t) = self.save_at() {
+            deadline = deadline.min(t.max(now));
+        }
         for key in &eligible {
             if let Some(s) = self.shards.get(key) {
                 if !s.idle || s.signalled || s.signal.is_none() {
