@@ -13,7 +13,8 @@
 //!   of one partition key reach the sink in order, parents before children.
 //! - **At least once**: a batch is checkpointed only after the sink accepted
 //!   it; after a crash, reading resumes after the last checkpointed record.
-//! - **Bounded memory**: one round reads at most `max_batch_bytes`.
+//! - **Bounded memory**: one round reads about `max_batch_bytes`, and the
+//!   next round starts only once the sink has accepted it.
 //! - **Politeness**: a shard that is caught up is read at most once per
 //!   `min_read_interval` (AWS Firehose: one GetRecords per second per shard)
 //!   and otherwise only when its append signal fires; a throttled read backs
@@ -48,7 +49,8 @@ pub struct KinesisSourceConfig {
     /// Data + key bytes per read (at most GetRecords' 10 MiB).
     pub max_bytes_per_read: usize,
     /// Data + key bytes read in one round over the shards and handed to the
-    /// sink in one call: the source's memory bound.
+    /// sink in one call: the source's memory bound (exceeded by at most one
+    /// record, since a read always returns at least one).
     pub max_batch_bytes: usize,
     /// Least time between two reads of a shard that is caught up.
     pub min_read_interval: Duration,

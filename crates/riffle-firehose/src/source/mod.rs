@@ -4,6 +4,17 @@
 //! buffer) and only then records how far it got in a [`CheckpointStore`], so
 //! a crash between the two re-reads the last batch: at least once, as AWS
 //! promises, never loss. [`kinesis::KinesisSource`] is the one source today.
+//!
+//! Wiring a `KinesisStreamAsSource` delivery stream (`meta`, its document):
+//!
+//! ```text
+//! let coll = meta_db.collection::<Checkpoints>("firehose", checkpoint::TABLE)?;
+//! let store = Arc::new(CollectionCheckpointStore::new(coll, meta.uid.clone()));
+//! let cfg = KinesisSourceConfig::new(&source.kinesis_stream_arn, meta.source_start_ms.unwrap_or(meta.create_ms));
+//! let handle = KinesisSource::new(engine.clone(), cfg, buffer_sink, store).spawn();
+//! // handle.status(): a watch of SourceStatus (Failed → FailureDescription);
+//! // handle.stop().await at DeleteDeliveryStream, then store.remove().
+//! ```
 
 pub mod checkpoint;
 pub mod kinesis;
