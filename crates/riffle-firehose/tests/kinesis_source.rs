@@ -331,6 +331,66 @@ async fn follows_a_split_and_a_merge_parents_first_in_key_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resharding_under_a_running_producer_loses_and_reorders_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(&dir.path().join("streams"));
+    let db = meta_db(&dir.path().join("meta"));
+    let id = create(&e, "src", 2).await;
+    let ks = keys(16);
+    let sink = Arc::new(Collect::default());
+    let mut c = config("src", e.now_ms());
+    c.max_batch_bytes = 4096;
+    let h = start(&e, c, &sink, store(&db, "ds-1"));
+
+    // One record per key per round, while the shards split and merge.
+    let producer = {
+        let (e, id, ks) = (e.clone(), id.clone(), ks.clone());
+        tokio::spawn(async move {
+            for n in 0..150 {
+                put(&e, &id, &ks, n, n + 1).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    e.split_shard(SplitShardInput {
+        stream: stream("src"),
+        shard_to_split: "shardId-000000000000".into(),
+        new_starting_hash_key: (1u128 << 126).to_string(),
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    e.merge_shards(MergeShardsInput {
+        stream: stream("src"),
+        shard_to_merge: "shardId-000000000003".into(),
+        adjacent_shard_to_merge: "shardId-000000000001".into(),
+    })
+    .await
+    .unwrap();
+    producer.await.unwrap();
+
+    let want = expected(&ks, 0, 150);
+    until("every record", || sink.records().len() >= want.len()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.stop().await;
+    let got = sink.records();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got.iter().map(parse).collect::<BTreeSet<_>>(), want);
+    let parents = HashMap::from([
+        ("shardId-000000000002", vec!["shardId-000000000000"]),
+        ("shardId-000000000003", vec!["shardId-000000000000"]),
+        (
+            "shardId-000000000004",
+            vec!["shardId-000000000003", "shardId-000000000001"],
+        ),
+    ]);
+    assert_order(&got, &parents);
+    let shards: BTreeSet<&str> = got.iter().map(|r| r.shard_id.as_str()).collect();
+    assert_eq!(shards.len(), 5, "{shards:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_started_after_resharding_catches_up_parents_first() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(&dir.path().join("streams"));
