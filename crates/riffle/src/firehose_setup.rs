@@ -4,7 +4,7 @@
 
 use crate::config::{Config, Fsync};
 use anyhow::Result;
-use riffle_firehose::engine::DeliverySettings;
+use riffle_firehose::engine::{DeliverySettings, SourceSupport, CHECKPOINT_TABLE};
 use riffle_firehose::objects::{LocalDirStore, ObjectStore};
 use riffle_firehose::{meta, Firehose, FirehoseConfig};
 use riffle_log::{LogConfig, SyncPolicy};
@@ -17,6 +17,7 @@ pub async fn open(
     data_dir: &Path,
     account_id: &str,
     db: &riffle_meta::MetaDb,
+    streams: Arc<riffle_streams::Engine>,
 ) -> Result<Arc<Firehose>> {
     let mut fcfg = FirehoseConfig::new(data_dir.join("firehose"));
     fcfg.region = cfg.region.clone();
@@ -41,8 +42,12 @@ pub async fn open(
     };
     let store = db.collection(meta::SERVICE, meta::TABLE)?;
     let progress = db.collection(meta::SERVICE, "progress")?;
+    let sources = SourceSupport {
+        streams,
+        checkpoints: db.collection(meta::SERVICE, CHECKPOINT_TABLE)?,
+    };
     Ok(tokio::task::spawn_blocking(move || {
-        Firehose::open(fcfg, store, progress, objects, delivery)
+        Firehose::open(fcfg, store, progress, objects, delivery, Some(sources))
     })
     .await??)
 }

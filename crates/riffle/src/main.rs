@@ -158,7 +158,7 @@ async fn run(cfg: Config) -> Result<()> {
         .await?
         .with_context(|| format!("cannot open data directory {}", data_dir.display()))?;
     let engine = Arc::new(engine);
-    let firehose = firehose_setup::open(&cfg, &data_dir, &account_id, &meta)
+    let firehose = firehose_setup::open(&cfg, &data_dir, &account_id, &meta, engine.clone())
         .await
         .with_context(|| {
             format!(

@@ -19,6 +19,9 @@ impl Firehose {
         input: api::CreateDeliveryStreamInput,
     ) -> Result<String, FirehoseError> {
         let plan = validate::create(&input)?;
+        if let Some(src) = &plan.kinesis_source {
+            self.check_source(&src.kinesis_stream_arn)?;
+        }
         let name = input.delivery_stream_name.clone();
         if self.streams.read().contains_key(&name) {
             return Err(self.in_use(&name));
@@ -87,6 +90,7 @@ impl Firehose {
         .map_err(|e| FirehoseError::Internal(e.to_string()))??;
         self.streams.write().insert(name, live.clone());
         self.start_delivery(&live);
+        self.start_source(&live);
         Ok(arn)
     }
 
@@ -335,6 +339,7 @@ impl Firehose {
         match current.doc.status {
             Status::Deleting => {
                 self.stop_delivery(live);
+                self.stop_source(live);
                 let name = current.doc.name.clone();
                 self.store.compare_and_delete(&name, current.version)?;
                 self.progress.delete(&name)?;

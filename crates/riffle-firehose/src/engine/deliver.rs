@@ -280,6 +280,14 @@ impl Firehose {
             r#type: "UNKNOWN_ERROR".into(),
             details,
         });
+        self.set_failure_description(live, failure).await
+    }
+
+    pub(crate) async fn set_failure_description(
+        &self,
+        live: &Arc<Live>,
+        failure: Option<riffle_model::firehose::FailureDescription>,
+    ) {
         let _serial = live.change.lock().await;
         let current = live.meta.read().clone();
         if current.doc.failure == failure {

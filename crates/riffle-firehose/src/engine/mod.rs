@@ -12,10 +12,12 @@ mod buffer;
 mod control;
 mod data;
 mod deliver;
+mod sources;
 
 pub use buffer::Buffer;
 pub use data::PutOutcome;
 pub use deliver::DeliverySettings;
+pub use sources::{SourceSupport, CHECKPOINT_TABLE};
 
 use crate::meta::{DeliveryStreamMeta, Status};
 use crate::objects::ObjectStore;
@@ -80,6 +82,8 @@ pub(crate) struct Live {
     /// The delivery task; dropping the sender stops it.
     pub(crate) stop: Mutex<Option<tokio::sync::watch::Sender<bool>>>,
     pub(crate) metrics: Arc<crate::metrics::StreamMetrics>,
+    /// The Kinesis source task, for `KinesisStreamAsSource` streams.
+    pub(crate) source: Mutex<Option<crate::source::SourceHandle>>,
 }
 
 impl Live {
@@ -95,6 +99,7 @@ pub struct Firehose {
     pub(crate) streams: RwLock<BTreeMap<String, Arc<Live>>>,
     pub(crate) objects: Arc<dyn ObjectStore>,
     pub(crate) delivery: deliver::DeliverySettings,
+    pub(crate) sources: Option<SourceSupport>,
 }
 
 impl Firehose {
@@ -106,6 +111,7 @@ impl Firehose {
         progress: Arc<dyn Collection<Progress>>,
         objects: Arc<dyn ObjectStore>,
         delivery: deliver::DeliverySettings,
+        sources: Option<SourceSupport>,
     ) -> Result<Arc<Firehose>, FirehoseError> {
         std::fs::create_dir_all(&cfg.dir).map_err(riffle_log::LogError::Io)?;
         let mut streams = BTreeMap::new();
@@ -124,10 +130,14 @@ impl Firehose {
             streams: RwLock::new(streams),
             objects,
             delivery,
+            sources,
         });
         let lives: Vec<Arc<Live>> = fh.streams.read().values().cloned().collect();
         for live in lives {
             fh.start_delivery(&live);
+            if live.snapshot().status != Status::Deleting {
+                fh.start_source(&live);
+            }
         }
         Ok(fh)
     }
@@ -223,6 +233,7 @@ pub(crate) fn new_live(meta: Versioned<DeliveryStreamMeta>, buffer: Buffer) -> L
         change: tokio::sync::Mutex::new(()),
         stop: Mutex::new(None),
         metrics: Arc::new(crate::metrics::StreamMetrics::default()),
+        source: Mutex::new(None),
     }
 }
 
