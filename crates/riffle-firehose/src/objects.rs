@@ -1,1 +1,0 @@
-//! Object storage for delivered objects: a local directory or an S3-compatible server.
