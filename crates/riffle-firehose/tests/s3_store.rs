@@ -210,7 +210,7 @@ async fn s3_destination_delivers_to_a_real_server() {
     );
     assert_eq!(
         s3.list("deliveries", "orders/").await.unwrap(),
-        [key.clone()]
+        vec![key.clone()]
     );
 
     let body = s3.get("deliveries", &key).await.unwrap().unwrap();

@@ -379,7 +379,10 @@ mod tests {
         // The same batch delivered again (after a crash): the same key, one object.
         let again = dest.write(seed, T, 1, &recs).await.unwrap().unwrap();
         assert_eq!(again, key);
-        assert_eq!(store.list("main-bucket", "").await.unwrap(), [key.clone()]);
+        assert_eq!(
+            store.list("main-bucket", "").await.unwrap(),
+            vec![key.clone()]
+        );
         // The next batch is another object.
         let next = dest
             .write(batch_seed("uid", 3), T, 1, &recs)

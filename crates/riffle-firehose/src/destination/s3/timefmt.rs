@@ -229,7 +229,7 @@ fn field(c: char, n: usize, t: &DateTime<Tz>, out: &mut String) {
         'K' => num(out, i64::from(t.hour() % 12), n),
         'h' => num(
             out,
-            i64::from(if t.hour() % 12 == 0 {
+            i64::from(if t.hour().is_multiple_of(12) {
                 12
             } else {
                 t.hour() % 12
