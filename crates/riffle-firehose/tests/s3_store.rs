@@ -162,6 +162,21 @@ async fn s3_store_puts_gets_lists_and_overwrites_on_a_real_server() {
     s3.put("riffle-test", "big", big.clone()).await.unwrap();
     assert_eq!(s3.get("riffle-test", "big").await.unwrap().unwrap(), big);
 
+    // Without credentials requests go unsigned (a local server that allows it).
+    let anonymous = S3Store::new(S3Config {
+        access_key_id: None,
+        secret_access_key: None,
+        ..s3.config().clone()
+    });
+    anonymous
+        .put("riffle-test", "anon", Bytes::from_static(b"a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s3.get("riffle-test", "anon").await.unwrap().unwrap(),
+        &b"a"[..]
+    );
+
     // A bucket that does not exist is an error of the store, not "no object".
     let err = s3
         .put("no-such-bucket", "k", Bytes::new())

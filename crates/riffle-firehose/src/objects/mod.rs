@@ -13,6 +13,7 @@ mod s3;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -86,6 +87,19 @@ pub enum ObjectError {
     /// The blocking task running a local-directory operation was lost.
     #[error("local object store task: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+/// The store the server's flags select: `--s3-endpoint URL` (credentials
+/// and region from the AWS environment variables, see [`S3Config::from_env`])
+/// or else the local directory (`--s3-dir`, default `DATA_DIR/s3`).
+pub fn open(
+    s3_endpoint: Option<&str>,
+    s3_dir: impl Into<std::path::PathBuf>,
+) -> Arc<dyn ObjectStore> {
+    match s3_endpoint.filter(|e| !e.is_empty()) {
+        Some(endpoint) => Arc::new(S3Store::new(S3Config::from_env(endpoint))),
+        None => Arc::new(LocalDirStore::new(s3_dir)),
+    }
 }
 
 /// The bucket name of a Firehose `BucketARN`: `arn:aws:s3:::NAME` → `NAME`

@@ -264,6 +264,32 @@ mod tests {
             .is_empty());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Arbitrary records in every format decode to their concatenation.
+        #[test]
+        fn arbitrary_records_round_trip(
+            recs in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..2000), 0..8)
+        ) {
+            let recs: Vec<Bytes> = recs.into_iter().map(Bytes::from).collect();
+            let want = concat(&recs);
+            let mut got = Vec::new();
+            let gz = Compression::Gzip.compress(&recs, "e").unwrap();
+            flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut got).unwrap();
+            proptest::prop_assert_eq!(&got, &want);
+            got.clear();
+            let sn = Compression::Snappy.compress(&recs, "e").unwrap();
+            snap::read::FrameDecoder::new(&sn[..]).read_to_end(&mut got).unwrap();
+            proptest::prop_assert_eq!(&got, &want);
+            let hs = Compression::HadoopSnappy.compress(&recs, "e").unwrap();
+            proptest::prop_assert_eq!(&hadoop_decode(&hs), &want);
+            let z = Compression::Zip.compress(&recs, "e").unwrap();
+            got.clear();
+            zip::ZipArchive::new(Cursor::new(z.to_vec())).unwrap().by_index(0).unwrap().read_to_end(&mut got).unwrap();
+            proptest::prop_assert_eq!(&got, &want);
+        }
+    }
+
     #[test]
     fn names_and_extensions() {
         for (wire, c, ext) in [

@@ -562,6 +562,24 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any prefix text is either refused or evaluates without panicking,
+        /// and the key always ends with the suffix.
+        #[test]
+        fn arbitrary_prefixes_never_panic(
+            prefix in "(!\\{|timestamp:|firehose:|random-string|error-output-type|[yMdHmsS'/{}:a-z ]){0,12}",
+            t in 0i64..4_102_444_800_000,
+        ) {
+            let error = Some("e/!{firehose:error-output-type}/");
+            if let Ok(c) = KeyConfig::new("s", Some(&prefix), error, None, ".gz") {
+                let key = c.object_key(1, 5, t);
+                proptest::prop_assert!(key.ends_with(".gz"));
+                proptest::prop_assert!(key.contains("s-1-"));
+                let _ = c.error_key(ErrorOutputType::SplunkFailed, 1, 5, t);
+            }
+        }
+    }
+
     #[test]
     fn aws_prefix_rules() {
         let bad =
