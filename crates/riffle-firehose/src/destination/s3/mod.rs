@@ -25,7 +25,7 @@ use riffle_model::firehose as api;
 use thiserror::Error;
 
 use crate::destination::FailedRecord;
-use crate::objects::{bucket_from_arn, ObjectError, ObjectStore};
+use crate::objects::{bucket_from_arn, check_key, ObjectError, ObjectStore};
 
 pub use compress::{CompressError, Compression};
 pub use errors::ErrorOutputType;
@@ -105,6 +105,21 @@ impl S3Target {
             s.custom_time_zone,
             &compression.extension(s.file_extension),
         )?;
+        // Keys with an empty, `.` or `..` segment (a prefix starting with
+        // `/`, or holding `//`) are valid on AWS but cannot be stored by
+        // either object store; refuse them now rather than at every delivery.
+        let sample = 970_056_000_000;
+        for key in [
+            keys.object_key(1, 0, sample),
+            keys.error_key(ErrorOutputType::ProcessingFailed, 1, 0, sample),
+        ] {
+            check_key(&key).map_err(|e| {
+                S3Error::Config(format!(
+                    "Riffle cannot store objects under this prefix ({e}); \
+                     avoid a leading '/', '//', and '.' or '..' folders"
+                ))
+            })?;
+        }
         Ok(Self {
             store,
             bucket: bucket_from_arn(s.bucket_arn)?,
@@ -269,6 +284,22 @@ impl S3Destination {
             main: S3Target::from_s3_config(store, stream_name, cfg)?,
             backup: None,
         })
+    }
+
+    /// The S3 destination of a stored delivery stream; `None` for an
+    /// HTTP endpoint destination (whose `S3Configuration` is an
+    /// [`S3Target::from_s3_config`]).
+    pub fn for_destination(
+        store: Arc<dyn ObjectStore>,
+        stream_name: &str,
+        destination: &crate::meta::DestinationConfig,
+    ) -> Result<Option<Self>, S3Error> {
+        use crate::meta::DestinationConfig as D;
+        match destination {
+            D::ExtendedS3(cfg) => Self::new(store, stream_name, cfg).map(Some),
+            D::S3(cfg) => Self::from_legacy(store, stream_name, cfg).map(Some),
+            D::HttpEndpoint(_) => Ok(None),
+        }
     }
 
     pub fn target(&self) -> &S3Target {
@@ -480,13 +511,26 @@ mod tests {
         );
         assert!(check(&|c| c.compression_format = Some("LZ4".into())).contains("LZ4"));
         assert!(check(&|c| c.bucket_arn = "arn:aws:s3:::".into()).contains("bucket"));
+        assert!(check(&|c| c.prefix = Some("/abs/".into())).contains("leading '/'"));
+        assert!(check(&|c| c.prefix = Some("a//b/".into())).contains("'//'"));
+        assert!(check(&|c| {
+            c.prefix = Some("!{timestamp:yyyy}/../".into());
+            c.error_output_prefix = Some("!{firehose:error-output-type}/".into());
+        })
+        .contains("'..'"));
         let legacy: api::S3DestinationConfiguration = serde_json::from_value(serde_json::json!({
             "RoleARN": "arn:aws:iam::123456789012:role/firehose",
             "BucketARN": "arn:aws:s3:::legacy",
             "CompressionFormat": "Snappy",
         }))
         .unwrap();
-        let d = S3Destination::from_legacy(store, "s", &legacy).unwrap();
+        let d = S3Destination::for_destination(
+            store,
+            "s",
+            &crate::meta::DestinationConfig::S3(Box::new(legacy)),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(d.target().bucket(), "legacy");
         assert_eq!(d.target().keys().extension(), ".snappy");
     }
