@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Riffle test: unit, property, crash and end-to-end tests through
 # the Rust AWS SDK, raw CBOR/JSON wire requests, the AWS CLI and boto3.
-# Installs the AWS CLI and boto3 with pip when they are missing.
+# Installs the AWS CLI, boto3 and moto's server with pip when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,10 @@ fi
 if ! python3 -c 'import boto3' >/dev/null 2>&1; then
   echo "scripts/test.sh: installing boto3 (pip install boto3) for the SubscribeToShard test"
   python3 -m pip install --quiet --disable-pip-version-check boto3
+fi
+if ! python3 -c 'import moto.server, flask_cors' >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing moto's S3 server (pip install 'moto[server]') for the Firehose S3 tests"
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
 fi
 
 cargo test --workspace "$@"
