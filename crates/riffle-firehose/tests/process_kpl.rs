@@ -40,7 +40,10 @@ fn reference_aggregated_record_yields_the_original_user_records() {
     assert_eq!(users.len(), expected.len());
     for (u, e) in users.iter().zip(&expected) {
         assert_eq!(u.partition_key, e["partitionKey"].as_str().expect("pk"));
-        assert_eq!(u.explicit_hash_key.as_deref(), e["explicitHashKey"].as_str());
+        assert_eq!(
+            u.explicit_hash_key.as_deref(),
+            e["explicitHashKey"].as_str()
+        );
         assert_eq!(u.data, unb64(&e["data"]));
     }
 
@@ -134,7 +137,13 @@ async fn pipeline_deaggregates_kpl_records_and_passes_others_through() {
     let expected = json_fixture("expected.json");
     assert_eq!(out.len(), expected.len() + 2);
     for (i, e) in expected.iter().enumerate() {
-        let ProcessedRecord::Ok { record_id, data, arrival_ms, .. } = &out[i] else {
+        let ProcessedRecord::Ok {
+            record_id,
+            data,
+            arrival_ms,
+            ..
+        } = &out[i]
+        else {
             panic!("{:?}", out[i])
         };
         assert_eq!(record_id, &format!("agg.{i}"));
@@ -148,9 +157,14 @@ async fn pipeline_deaggregates_kpl_records_and_passes_others_through() {
     let tail: Vec<(&str, &[u8])> = out[expected.len()..]
         .iter()
         .map(|r| match r {
-            ProcessedRecord::Ok { record_id, data, .. } => (record_id.as_str(), &data[..]),
+            ProcessedRecord::Ok {
+                record_id, data, ..
+            } => (record_id.as_str(), &data[..]),
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(tail, vec![("bad", &corrupt_nl[..]), ("plain", &b"plain\n"[..])]);
+    assert_eq!(
+        tail,
+        vec![("bad", &corrupt_nl[..]), ("plain", &b"plain\n"[..])]
+    );
 }

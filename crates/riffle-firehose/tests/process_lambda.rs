@@ -46,12 +46,16 @@ fn transform(event: &Value) -> Value {
         let text = String::from_utf8_lossy(&data).into_owned();
         match text.as_str() {
             "drop" => out.push(json!({"recordId": id, "result": "Dropped"})),
-            "fail" => out.push(json!({"recordId": id, "result": "ProcessingFailed", "data": r["data"]})),
+            "fail" => {
+                out.push(json!({"recordId": id, "result": "ProcessingFailed", "data": r["data"]}))
+            }
             "dup" => {
                 out.push(json!({"recordId": id, "result": "Ok", "data": r["data"]}));
                 out.push(json!({"recordId": id, "result": "Ok", "data": r["data"]}));
             }
-            "missing" => out.push(json!({"recordId": "not-an-input-id", "result": "Ok", "data": r["data"]})),
+            "missing" => {
+                out.push(json!({"recordId": "not-an-input-id", "result": "Ok", "data": r["data"]}))
+            }
             "nodata" => out.push(json!({"recordId": id, "result": "Ok"})),
             "badresult" => out.push(json!({"recordId": id, "result": "Maybe", "data": r["data"]})),
             t => {
@@ -64,6 +68,14 @@ fn transform(event: &Value) -> Value {
         }
     }
     json!({ "records": out })
+}
+
+fn json_response(v: &Value) -> Response {
+    (
+        [("content-type", "application/json")],
+        serde_json::to_vec(v).expect("json"),
+    )
+        .into_response()
 }
 
 #[derive(Default)]
@@ -84,7 +96,7 @@ async fn serve(seen: Arc<Seen>) -> String {
             "/2015-03-31/functions/function/invocations",
             post(|State(s): State<Arc<Seen>>, body: Bytes| async move {
                 let ev = record(&s, &body).await;
-                axum::Json(transform(&ev)).into_response()
+                json_response(&transform(&ev))
             }),
         )
         .route(
@@ -101,7 +113,7 @@ async fn serve(seen: Arc<Seen>) -> String {
                 if s.calls.load(Ordering::SeqCst) <= 2 {
                     return (StatusCode::INTERNAL_SERVER_ERROR, "try later").into_response();
                 }
-                axum::Json(transform(&ev)).into_response()
+                json_response(&transform(&ev))
             }),
         )
         .route(
@@ -124,7 +136,11 @@ async fn serve(seen: Arc<Seen>) -> String {
                 record(&s, &body).await;
                 let mut h = HeaderMap::new();
                 h.insert("X-Amz-Function-Error", "Unhandled".parse().expect("header"));
-                (h, axum::Json(json!({"errorMessage": "boom", "errorType": "Error"}))).into_response()
+                (
+                    h,
+                    json_response(&json!({"errorMessage": "boom", "errorType": "Error"})),
+                )
+                    .into_response()
             }),
         )
         .route(
@@ -136,7 +152,9 @@ async fn serve(seen: Arc<Seen>) -> String {
             }),
         )
         .with_state(seen);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
@@ -215,7 +233,16 @@ fn s(a: &str, b: &str) -> (String, String) {
 }
 
 /// The mixed batch every function is tried with, and what must come out.
-const MIXED: &[&str] = &["ok:hello", "drop", "fail", "dup", "missing", "nodata", "badresult", "ok:bye"];
+const MIXED: &[&str] = &[
+    "ok:hello",
+    "drop",
+    "fail",
+    "dup",
+    "missing",
+    "nodata",
+    "badresult",
+    "ok:bye",
+];
 
 fn mixed_expected() -> Vec<(String, String)> {
     vec![
@@ -256,8 +283,14 @@ async fn url_function_answers_ok_dropped_and_failed_per_record() {
     let ev = &events[0];
     assert_eq!(ev["deliveryStreamArn"], STREAM_ARN);
     assert_eq!(ev["region"], "us-east-1");
-    assert_eq!(ev["sourceKinesisStreamArn"], "arn:aws:kinesis:us-east-1:123456789012:stream/src");
-    assert!(!ev["invocationId"].as_str().expect("invocationId").is_empty());
+    assert_eq!(
+        ev["sourceKinesisStreamArn"],
+        "arn:aws:kinesis:us-east-1:123456789012:stream/src"
+    );
+    assert!(!ev["invocationId"]
+        .as_str()
+        .expect("invocationId")
+        .is_empty());
     let r0 = &ev["records"][0];
     assert_eq!(r0["recordId"], "rec-0");
     assert_eq!(r0["approximateArrivalTimestamp"], 1_700_000_000_000i64);
@@ -271,19 +304,30 @@ async fn url_function_answers_ok_dropped_and_failed_per_record() {
     assert!(ev["records"][1].get("kinesisRecordMetadata").is_none());
 
     // Ok carries the function's partition keys; failures carry AWS's format.
-    let ProcessedRecord::Ok { partition_keys, arrival_ms, .. } = &out[0] else {
+    let ProcessedRecord::Ok {
+        partition_keys,
+        arrival_ms,
+        ..
+    } = &out[0]
+    else {
         panic!("{:?}", out[0])
     };
     assert_eq!(
         partition_keys,
-        &BTreeMap::from([("customer".into(), "c-rec-0".into()), ("n".into(), "7".into())])
+        &BTreeMap::from([
+            ("customer".into(), "c-rec-0".into()),
+            ("n".into(), "7".into())
+        ])
     );
     assert_eq!(*arrival_ms, 1_700_000_000_000);
     let ProcessedRecord::Failed { record_id, failed } = &out[2] else {
         panic!("{:?}", out[2])
     };
     assert_eq!(record_id, "rec-2");
-    assert_eq!(failed.error_message, "ProcessingFailed status set for record");
+    assert_eq!(
+        failed.error_message,
+        "ProcessingFailed status set for record"
+    );
     assert_eq!(failed.attempts_made, 1);
     assert_eq!(failed.arrival_ms, 1_700_000_000_002);
     assert!(failed.attempt_ending_ms >= failed.arrival_ms);
@@ -294,12 +338,18 @@ async fn url_function_answers_ok_dropped_and_failed_per_record() {
 async fn url_answer_that_is_not_json_fails_the_whole_invocation_without_retry() {
     let seen = Arc::new(Seen::default());
     let base = serve(seen.clone()).await;
-    let p = Pipeline::from_config(&lambda_config(None, &[]), &targets(&format!("{base}/not-json")))
-        .expect("pipeline");
+    let p = Pipeline::from_config(
+        &lambda_config(None, &[]),
+        &targets(&format!("{base}/not-json")),
+    )
+    .expect("pipeline");
     let out = p.process(&ctx(), records(&["a", "b"])).await;
     assert_eq!(
         summary(&out),
-        vec![s("Lambda.JsonProcessingException", "a"), s("Lambda.JsonProcessingException", "b")]
+        vec![
+            s("Lambda.JsonProcessingException", "a"),
+            s("Lambda.JsonProcessingException", "b")
+        ]
     );
     assert_eq!(seen.calls.load(Ordering::SeqCst), 1);
 }
@@ -308,19 +358,34 @@ async fn url_answer_that_is_not_json_fails_the_whole_invocation_without_retry() 
 async fn url_500_is_retried_then_succeeds_with_a_fresh_invocation_id() {
     let seen = Arc::new(Seen::default());
     let base = serve(seen.clone()).await;
-    let p = Pipeline::from_config(&lambda_config(Some("3"), &[]), &targets(&format!("{base}/flaky")))
-        .expect("pipeline");
+    let p = Pipeline::from_config(
+        &lambda_config(Some("3"), &[]),
+        &targets(&format!("{base}/flaky")),
+    )
+    .expect("pipeline");
     let out = p.process(&ctx(), records(&["ok:x", "fail"])).await;
-    assert_eq!(summary(&out), vec![s("ok", "X"), s("Lambda.ProcessingFailedStatus", "fail")]);
-    assert_eq!(seen.calls.load(Ordering::SeqCst), 3, "two 500s, then the answer");
+    assert_eq!(
+        summary(&out),
+        vec![s("ok", "X"), s("Lambda.ProcessingFailedStatus", "fail")]
+    );
+    assert_eq!(
+        seen.calls.load(Ordering::SeqCst),
+        3,
+        "two 500s, then the answer"
+    );
     let ProcessedRecord::Failed { failed, .. } = &out[1] else {
         panic!()
     };
     assert_eq!(failed.attempts_made, 3);
     let events = seen.events.lock().clone();
-    let ids: Vec<&str> = events.iter().map(|e| e["invocationId"].as_str().expect("id")).collect();
+    let ids: Vec<&str> = events
+        .iter()
+        .map(|e| e["invocationId"].as_str().expect("id"))
+        .collect();
     assert!(ids[0] != ids[1] && ids[1] != ids[2], "{ids:?}");
-    assert!(events.iter().all(|e| e["records"][0]["recordId"] == "rec-0"));
+    assert!(events
+        .iter()
+        .all(|e| e["records"][0]["recordId"] == "rec-0"));
 }
 
 #[tokio::test]
@@ -340,7 +405,11 @@ async fn url_errors_exhaust_number_of_retries_then_fail_every_record() {
         .expect("pipeline");
         let out = p.process(&ctx(), records(&["a", "b"])).await;
         assert_eq!(summary(&out), vec![s(code, "a"), s(code, "b")], "{path}");
-        assert_eq!(seen.calls.load(Ordering::SeqCst), 3, "{path}: 1 + NumberOfRetries");
+        assert_eq!(
+            seen.calls.load(Ordering::SeqCst),
+            3,
+            "{path}: 1 + NumberOfRetries"
+        );
         let ProcessedRecord::Failed { failed, .. } = &out[0] else {
             panic!()
         };
@@ -358,7 +427,11 @@ async fn url_timeout_is_a_function_error() {
     let out = p.process(&ctx(), records(&["a"])).await;
     assert_eq!(summary(&out), vec![s("Lambda.FunctionError", "a")]);
     assert_eq!(seen.calls.load(Ordering::SeqCst), 2);
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -367,10 +440,15 @@ async fn records_are_split_into_invocations_by_buffer_size() {
     let base = serve(seen.clone()).await;
     let url = format!("{base}/2015-03-31/functions/function/invocations");
     // 0.001 MB = 1048 bytes of data per invocation: two 500-byte records each.
-    let p = Pipeline::from_config(&lambda_config(None, &[("BufferSizeInMBs", "0.001")]), &targets(&url))
-        .expect("pipeline");
+    let p = Pipeline::from_config(
+        &lambda_config(None, &[("BufferSizeInMBs", "0.001")]),
+        &targets(&url),
+    )
+    .expect("pipeline");
     let big = "ok:".to_string() + &"x".repeat(497);
-    let out = p.process(&ctx(), records(&[&big, &big, &big, "drop", "ok:y"])).await;
+    let out = p
+        .process(&ctx(), records(&[&big, &big, &big, "drop", "ok:y"]))
+        .await;
     assert_eq!(out.len(), 5);
     assert!(matches!(out[3], ProcessedRecord::Dropped { .. }));
     let per_call: Vec<usize> = seen
@@ -439,38 +517,70 @@ async fn command_failing_once_is_retried_and_a_failing_one_exhausts_retries() {
         m = marker.display(),
         py = py.display()
     );
-    let p = Pipeline::from_config(&lambda_config(Some("3"), &[]), &targets(&format!("cmd:{flaky}")))
-        .expect("pipeline");
+    let p = Pipeline::from_config(
+        &lambda_config(Some("3"), &[]),
+        &targets(&format!("cmd:{flaky}")),
+    )
+    .expect("pipeline");
     let out = p.process(&ctx(), records(&["ok:a"])).await;
     assert_eq!(summary(&out), vec![s("ok", "A")]);
-    assert_eq!(std::fs::read_to_string(&calls).expect("calls").lines().count(), 2);
+    assert_eq!(
+        std::fs::read_to_string(&calls)
+            .expect("calls")
+            .lines()
+            .count(),
+        2
+    );
 
     // Always exits non-zero: 1 + NumberOfRetries attempts, stderr in the message.
     std::fs::remove_file(&calls).expect("rm");
     let failing = format!("echo x >> {}; echo 'it broke' >&2; exit 1", calls.display());
-    let p = Pipeline::from_config(&lambda_config(Some("2"), &[]), &targets(&format!("cmd:{failing}")))
-        .expect("pipeline");
+    let p = Pipeline::from_config(
+        &lambda_config(Some("2"), &[]),
+        &targets(&format!("cmd:{failing}")),
+    )
+    .expect("pipeline");
     let out = p.process(&ctx(), records(&["a", "b"])).await;
-    assert_eq!(summary(&out), vec![s("Lambda.FunctionError", "a"), s("Lambda.FunctionError", "b")]);
-    assert_eq!(std::fs::read_to_string(&calls).expect("calls").lines().count(), 3);
+    assert_eq!(
+        summary(&out),
+        vec![
+            s("Lambda.FunctionError", "a"),
+            s("Lambda.FunctionError", "b")
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(&calls)
+            .expect("calls")
+            .lines()
+            .count(),
+        3
+    );
     let ProcessedRecord::Failed { failed, .. } = &out[0] else {
         panic!()
     };
     assert_eq!(failed.attempts_made, 3);
-    assert!(failed.error_message.contains("it broke"), "{}", failed.error_message);
+    assert!(
+        failed.error_message.contains("it broke"),
+        "{}",
+        failed.error_message
+    );
 }
 
 #[tokio::test]
 async fn command_timeout_kills_the_process_group() {
     let dir = tempfile::tempdir().expect("tempdir");
     let survivor = dir.path().join("survived");
-    // `sleep` runs as a child of sh; after the kill nothing may touch the file.
-    let cmd = format!("sleep 2; touch {}", survivor.display());
+    // A background subshell outlives `sh` unless the whole group is killed.
+    let cmd = format!("(sleep 2; touch {}) & wait", survivor.display());
     let t = targets(&format!("cmd:{cmd}")).with_timeout(Duration::from_millis(200));
     let p = Pipeline::from_config(&lambda_config(Some("0"), &[]), &t).expect("pipeline");
     let started = std::time::Instant::now();
     let out = p.process(&ctx(), records(&["a"])).await;
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(summary(&out), vec![s("Lambda.FunctionError", "a")]);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(!survivor.exists(), "the command's children were not killed");
@@ -479,8 +589,11 @@ async fn command_timeout_kills_the_process_group() {
 #[tokio::test]
 async fn command_answer_over_6_mib_is_refused() {
     let cmd = "cat > /dev/null; head -c 7000000 /dev/zero";
-    let p = Pipeline::from_config(&lambda_config(Some("0"), &[]), &targets(&format!("cmd:{cmd}")))
-        .expect("pipeline");
+    let p = Pipeline::from_config(
+        &lambda_config(Some("0"), &[]),
+        &targets(&format!("cmd:{cmd}")),
+    )
+    .expect("pipeline");
     let out = p.process(&ctx(), records(&["a"])).await;
     assert_eq!(summary(&out), vec![s("Lambda.FunctionError", "a")]);
 }

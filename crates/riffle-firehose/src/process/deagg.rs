@@ -118,7 +118,10 @@ pub fn split_json(data: &[u8]) -> Option<Vec<(usize, usize)>> {
     while let Some(item) = stream.next() {
         item.ok()?;
         let end = stream.byte_offset();
-        let start = prev_end + data[prev_end..end].iter().position(|b| !b.is_ascii_whitespace())?;
+        let start = prev_end
+            + data[prev_end..end]
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())?;
         if data[start] != b'{' {
             return None;
         }
@@ -234,7 +237,7 @@ mod tests {
 
     #[test]
     fn delimited_splits_on_the_decoded_delimiter() {
-        let kind = SubRecordType::from_params("DELIMITED", Some("IyMjIw==")).unwrap(); // "####"
+        let kind = SubRecordType::from_params("DELIMITED", Some("IyMjIw==")).expect("test"); // "####"
         assert_eq!(kind, SubRecordType::Delimited(b"####".to_vec()));
         let out = split_all(&kind, vec![rec("a", b"one####two########three####")]);
         assert_eq!(datas(&out), vec![&b"one"[..], b"two", b"", b"three"]);
@@ -281,7 +284,7 @@ mod tests {
         });
         let out = split_all(&SubRecordType::Kpl, vec![r, rec("plain", b"plain")]);
         assert_eq!(datas(&out), vec![&b"first"[..], b"second", b"plain"]);
-        let m = out[1].kinesis_metadata.as_ref().unwrap();
+        let m = out[1].kinesis_metadata.as_ref().expect("test");
         assert_eq!((m.partition_key.as_str(), m.subsequence_number), ("p2", 1));
         assert_eq!(m.sequence_number, "49");
         assert_eq!(out[2].record_id, "plain");

@@ -357,7 +357,11 @@ impl LambdaProcessor {
 
     /// Transforms `records`: one invocation per `BufferSizeInMBs` of data,
     /// results in input order, one per input record.
-    pub async fn process(&self, ctx: &BatchContext, records: Vec<InRecord>) -> Vec<ProcessedRecord> {
+    pub async fn process(
+        &self,
+        ctx: &BatchContext,
+        records: Vec<InRecord>,
+    ) -> Vec<ProcessedRecord> {
         let mut out = Vec::with_capacity(records.len());
         for chunk in self.chunks(records) {
             self.process_chunk(ctx, chunk, &mut out).await;
@@ -466,7 +470,10 @@ impl LambdaProcessor {
         };
         if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&answer) {
             if !m.contains_key("records") && m.contains_key("errorMessage") {
-                let msg = m.get("errorMessage").map(Value::to_string).unwrap_or_default();
+                let msg = m
+                    .get("errorMessage")
+                    .map(Value::to_string)
+                    .unwrap_or_default();
                 return Err(InvokeError::new(
                     FUNCTION_ERROR,
                     format!("The Lambda function was successfully invoked but it returned an error result: {msg}"),
@@ -515,8 +522,16 @@ impl LambdaProcessor {
                 }
                 Ok(body)
             }
-            403 => Err(InvokeError::new(INVOKE_ACCESS_DENIED, MSG_ACCESS_DENIED, true)),
-            404 => Err(InvokeError::new(RESOURCE_NOT_FOUND, MSG_RESOURCE_NOT_FOUND, true)),
+            403 => Err(InvokeError::new(
+                INVOKE_ACCESS_DENIED,
+                MSG_ACCESS_DENIED,
+                true,
+            )),
+            404 => Err(InvokeError::new(
+                RESOURCE_NOT_FOUND,
+                MSG_RESOURCE_NOT_FOUND,
+                true,
+            )),
             429 => Err(InvokeError::new(INVOKE_LIMIT_EXCEEDED, MSG_LIMIT, true)),
             s => Err(InvokeError::new(
                 SERVICE_EXCEPTION,
@@ -534,13 +549,21 @@ impl LambdaProcessor {
                 true,
             )
         } else {
-            InvokeError::new(SERVICE_EXCEPTION, format!("Invoking the function URL failed: {e}"), true)
+            InvokeError::new(
+                SERVICE_EXCEPTION,
+                format!("Invoking the function URL failed: {e}"),
+                true,
+            )
         }
     }
 
     async fn invoke_command(&self, command: &str, event: Vec<u8>) -> Result<Vec<u8>, InvokeError> {
         let spawn_err = |e: std::io::Error| {
-            InvokeError::new(SERVICE_EXCEPTION, format!("Running `{command}` failed: {e}"), true)
+            InvokeError::new(
+                SERVICE_EXCEPTION,
+                format!("Running `{command}` failed: {e}"),
+                true,
+            )
         };
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
@@ -556,7 +579,11 @@ impl LambdaProcessor {
         let (Some(mut stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
-            return Err(InvokeError::new(SERVICE_EXCEPTION, "no pipes to the command", true));
+            return Err(InvokeError::new(
+                SERVICE_EXCEPTION,
+                "no pipes to the command",
+                true,
+            ));
         };
         let work = async {
             let write = async {
@@ -642,7 +669,13 @@ impl LambdaProcessor {
     }
 
     /// Applies an answer to the records of its invocation.
-    fn apply(&self, records: Vec<InRecord>, answer: &[u8], attempts: u32, out: &mut Vec<ProcessedRecord>) {
+    fn apply(
+        &self,
+        records: Vec<InRecord>,
+        answer: &[u8],
+        attempts: u32,
+        out: &mut Vec<ProcessedRecord>,
+    ) {
         let now = now_ms();
         let results = match serde_json::from_slice::<Value>(answer) {
             Ok(Value::Object(mut m)) => match m.remove("records") {
@@ -673,7 +706,11 @@ impl LambdaProcessor {
                     Some("ProcessingFailed") => {
                         Err((PROCESSING_FAILED_STATUS, MSG_PROCESSING_FAILED))
                     }
-                    Some("Ok") => match one.get("data").and_then(Value::as_str).map(|d| b64.decode(d)) {
+                    Some("Ok") => match one
+                        .get("data")
+                        .and_then(Value::as_str)
+                        .map(|d| b64.decode(d))
+                    {
                         Some(Ok(data)) => Ok(Some((data, partition_keys(one)))),
                         _ => Err((JSON_PROCESSING, MSG_JSON)),
                     },
@@ -720,7 +757,11 @@ async fn read_bounded(mut r: impl AsyncRead + Unpin, max: usize) -> Result<Vec<u
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let n = r.read(&mut chunk).await.map_err(|e| {
-            InvokeError::new(SERVICE_EXCEPTION, format!("reading the command's output: {e}"), true)
+            InvokeError::new(
+                SERVICE_EXCEPTION,
+                format!("reading the command's output: {e}"),
+                true,
+            )
         })?;
         if n == 0 {
             return Ok(buf);
@@ -763,7 +804,7 @@ mod tests {
             "arn:aws:lambda:us-east-1:123456789012:function:qual:live=cmd:./live.sh",
             "byname=cmd:python3 t.py --flag=1",
         ])
-        .unwrap();
+        .expect("test");
         assert_eq!(
             t.resolve("arn:aws:lambda:us-east-1:123456789012:function:exact:7"),
             Some(&Target::Url(
@@ -774,18 +815,30 @@ mod tests {
             t.resolve("arn:aws:lambda:us-east-1:123456789012:function:qual:live"),
             Some(&Target::Command("./live.sh".into()))
         );
-        assert_eq!(t.resolve("arn:aws:lambda:us-east-1:123456789012:function:qual"), None);
+        assert_eq!(
+            t.resolve("arn:aws:lambda:us-east-1:123456789012:function:qual"),
+            None
+        );
         assert_eq!(
             t.resolve("arn:aws:lambda:eu-west-1:000000000000:function:byname:$LATEST"),
             Some(&Target::Command("python3 t.py --flag=1".into()))
         );
-        assert_eq!(t.resolve("byname"), Some(&Target::Command("python3 t.py --flag=1".into())));
+        assert_eq!(
+            t.resolve("byname"),
+            Some(&Target::Command("python3 t.py --flag=1".into()))
+        );
         assert_eq!(t.resolve("other"), None);
     }
 
     #[test]
     fn bad_flags_are_refused() {
-        for bad in ["noequals", "=http://x", "f=ftp://x", "f=cmd:", "f=./script.sh"] {
+        for bad in [
+            "noequals",
+            "=http://x",
+            "f=ftp://x",
+            "f=cmd:",
+            "f=./script.sh",
+        ] {
             assert!(FunctionTargets::from_flags([bad]).is_err(), "{bad}");
         }
     }
@@ -794,9 +847,11 @@ mod tests {
     fn parameters_default_and_parse() {
         let t = FunctionTargets::new();
         let p = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
         };
-        let l = LambdaProcessor::new(&p(&[("LambdaArn", "f")]), &t).unwrap();
+        let l = LambdaProcessor::new(&p(&[("LambdaArn", "f")]), &t).expect("test");
         assert_eq!(l.retries, 3);
         assert_eq!(l.buffer_size_bytes(), 1024 * 1024);
         assert_eq!(l.buffer_interval(), Duration::from_secs(60));
@@ -809,11 +864,15 @@ mod tests {
             ]),
             &t,
         )
-        .unwrap();
+        .expect("test");
         assert_eq!((l.retries, l.buffer_size_bytes()), (0, 256 * 1024));
         assert!(LambdaProcessor::new(&p(&[]), &t).is_err());
-        assert!(LambdaProcessor::new(&p(&[("LambdaArn", "f"), ("BufferSizeInMBs", "-1")]), &t).is_err());
-        assert!(LambdaProcessor::new(&p(&[("LambdaArn", "f"), ("NumberOfRetries", "x")]), &t).is_err());
+        assert!(
+            LambdaProcessor::new(&p(&[("LambdaArn", "f"), ("BufferSizeInMBs", "-1")]), &t).is_err()
+        );
+        assert!(
+            LambdaProcessor::new(&p(&[("LambdaArn", "f"), ("NumberOfRetries", "x")]), &t).is_err()
+        );
     }
 
     #[test]
@@ -823,7 +882,7 @@ mod tests {
             ("LambdaArn".to_string(), "f".to_string()),
             ("BufferSizeInMBs".to_string(), "0.001".to_string()), // 1048 bytes
         ];
-        let l = LambdaProcessor::new(&params, &t).unwrap();
+        let l = LambdaProcessor::new(&params, &t).expect("test");
         let recs: Vec<InRecord> = (0..5)
             .map(|i| InRecord {
                 record_id: i.to_string(),

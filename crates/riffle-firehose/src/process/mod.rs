@@ -206,7 +206,11 @@ impl Pipeline {
 
     /// Runs the pipeline. One result per record after de-aggregation, in
     /// order; de-aggregated sub-records have ids `<parent id>.<index>`.
-    pub async fn process(&self, ctx: &BatchContext, records: Vec<InRecord>) -> Vec<ProcessedRecord> {
+    pub async fn process(
+        &self,
+        ctx: &BatchContext,
+        records: Vec<InRecord>,
+    ) -> Vec<ProcessedRecord> {
         let records = match &self.deaggregation {
             Some(kind) => deagg::split_all(kind, records),
             None => records,
@@ -293,7 +297,9 @@ mod tests {
     fn ok_data(out: &[ProcessedRecord]) -> Vec<String> {
         out.iter()
             .filter_map(|r| match r {
-                ProcessedRecord::Ok { data, .. } => Some(String::from_utf8_lossy(data).into_owned()),
+                ProcessedRecord::Ok { data, .. } => {
+                    Some(String::from_utf8_lossy(data).into_owned())
+                }
                 _ => None,
             })
             .collect()
@@ -306,10 +312,15 @@ mod tests {
             &config(Some(true), vec![proc("AppendDelimiterToRecord", &[])]),
             &t,
         )
-        .unwrap();
-        let out = p.process(&ctx(), vec![rec("1", "a"), rec("2", ""), rec("3", "c\n")]).await;
+        .expect("test");
+        let out = p
+            .process(&ctx(), vec![rec("1", "a"), rec("2", ""), rec("3", "c\n")])
+            .await;
         assert_eq!(ok_data(&out), ["a\n", "\n", "c\n\n"]);
-        assert!(matches!(&out[0], ProcessedRecord::Ok { arrival_ms: 42, .. }));
+        assert!(matches!(
+            &out[0],
+            ProcessedRecord::Ok { arrival_ms: 42, .. }
+        ));
     }
 
     #[tokio::test]
@@ -325,7 +336,7 @@ mod tests {
             ),
             &t,
         )
-        .unwrap();
+        .expect("test");
         let out = p.process(&ctx(), vec![rec("r", r#"{"a":1}{"b":2}"#)]).await;
         assert_eq!(ok_data(&out), ["{\"a\":1}\n", "{\"b\":2}\n"]);
         assert_eq!(out[1].record_id(), "r.1");
@@ -339,7 +350,7 @@ mod tests {
                 &config(enabled, vec![proc("AppendDelimiterToRecord", &[])]),
                 &t,
             )
-            .unwrap();
+            .expect("test");
             assert!(p.is_passthrough());
             let out = p.process(&ctx(), vec![rec("1", "a")]).await;
             assert_eq!(ok_data(&out), ["a"]);
@@ -371,7 +382,7 @@ mod tests {
             &config(Some(true), vec![proc("Lambda", &[("LambdaArn", arn)])]),
             &t,
         )
-        .unwrap();
+        .expect("test");
         assert_eq!(p.lambda_buffer_interval(), Some(Duration::from_secs(60)));
         let out = p.process(&ctx(), vec![rec("1", "a"), rec("2", "b")]).await;
         assert_eq!(out.len(), 2);
