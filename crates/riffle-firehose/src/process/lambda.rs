@@ -53,6 +53,8 @@ pub const DEFAULT_BUFFER_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_RETRIES: u32 = 3;
 /// Default time an invocation may take: Lambda's maximum function timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Invocations of one batch running at once (results keep input order).
+pub const MAX_CONCURRENT_INVOCATIONS: usize = 4;
 /// Stderr kept from a command for the error message.
 const STDERR_TAIL: usize = 2048;
 
@@ -355,18 +357,25 @@ impl LambdaProcessor {
         self.buffer_interval
     }
 
-    /// Transforms `records`: one invocation per `BufferSizeInMBs` of data,
-    /// results in input order, one per input record.
+    /// Transforms `records`: one invocation per `BufferSizeInMBs` of data
+    /// (up to [`MAX_CONCURRENT_INVOCATIONS`] at once), results in input
+    /// order, one per input record.
     pub async fn process(
         &self,
         ctx: &BatchContext,
         records: Vec<InRecord>,
     ) -> Vec<ProcessedRecord> {
-        let mut out = Vec::with_capacity(records.len());
-        for chunk in self.chunks(records) {
+        use futures_util::StreamExt;
+        let invocations = self.chunks(records).into_iter().map(|chunk| async move {
+            let mut out = Vec::with_capacity(chunk.len());
             self.process_chunk(ctx, chunk, &mut out).await;
-        }
-        out
+            out
+        });
+        let results: Vec<Vec<ProcessedRecord>> = futures_util::stream::iter(invocations)
+            .buffered(MAX_CONCURRENT_INVOCATIONS)
+            .collect()
+            .await;
+        results.into_iter().flatten().collect()
     }
 
     /// Splits by record data size (at least one record per invocation) and
