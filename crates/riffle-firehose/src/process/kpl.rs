@@ -180,6 +180,22 @@ mod tests {
         assert_eq!(deaggregate(&bad), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_records_round_trip(
+            recs in proptest::collection::vec(
+                ("[a-z0-9]{1,8}", proptest::option::of("[0-9]{1,38}"), proptest::collection::vec(proptest::num::u8::ANY, 0..64)),
+                1..20,
+            )
+        ) {
+            let recs: Vec<UserRecord> = recs
+                .into_iter()
+                .map(|(pk, ehk, data)| UserRecord { partition_key: pk, explicit_hash_key: ehk, data })
+                .collect();
+            proptest::prop_assert_eq!(deaggregate(&aggregate(&recs)), Some(recs));
+        }
+    }
+
     #[test]
     fn index_out_of_range_leaves_the_record_whole() {
         let agg = AggregatedRecord {
