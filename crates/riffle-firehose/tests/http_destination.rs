@@ -16,7 +16,7 @@ use base64::Engine;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use riffle_firehose::destination::http::{
-    DeliveryOutcome, ErrorCode, HttpDestination, RecordRef, RetryPolicy,
+    DeliveryOutcome, ErrorCode, HttpDestination, HttpOptions, RecordRef, RetryPolicy,
 };
 use riffle_model::firehose::{
     HttpEndpointCommonAttribute, HttpEndpointConfiguration, HttpEndpointDestinationConfiguration,
@@ -580,5 +580,152 @@ async fn an_empty_batch_sends_nothing() {
     let dest = HttpDestination::with_policy(&config(&url, None), ARN.into(), fast()).unwrap();
     let out = dest.deliver("empty", &[]).await.unwrap();
     assert_eq!(out, DeliveryOutcome::Delivered { attempts: 0 });
+    assert!(hits.lock().is_empty());
+}
+
+#[tokio::test]
+async fn a_connection_closed_without_response_is_connection_reset() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        while let Ok((mut sock, _)) = listener.accept().await {
+            // Read part of the request, then hang up without a word.
+            let mut buf = [0u8; 64];
+            let _ = sock.read(&mut buf).await;
+            drop(sock);
+        }
+    });
+    let dest = HttpDestination::with_policy(
+        &config(&format!("http://{addr}/"), Some(0)),
+        ARN.into(),
+        fast(),
+    )
+    .unwrap();
+    let f = failure(dest.deliver("hangup", &records()).await.unwrap());
+    assert_eq!(f.error_code, ErrorCode::ConnectionReset);
+    assert_eq!(f.status, None);
+}
+
+/// A CA and a server certificate it signed for 127.0.0.1.
+struct Pki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn pki() -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.distinguished_name
+        .push(DnType::CommonName, "Riffle firehose test CA");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &ca).unwrap();
+    Pki {
+        ca_pem: ca.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// TLS in front of axum: the handshake happens in `accept`.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((sock, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(sock).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// An https endpoint answering per `responder`, with `pki`'s certificate.
+async fn tls_endpoint(
+    pki: &Pki,
+    responder: impl Fn(usize, &Hit) -> Reply + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<Hit>>>) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = vec![CertificateDer::from_pem_slice(pki.cert_pem.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let hits = Arc::new(Mutex::new(Vec::new()));
+    let ep = Endpoint {
+        hits: hits.clone(),
+        responder: Arc::new(responder),
+    };
+    let app = axum::Router::new().fallback(handle).with_state(ep);
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let listener = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(cfg)),
+    };
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("https://{addr}/tls"), hits)
+}
+
+#[tokio::test]
+async fn https_endpoints_work_with_a_trusted_ca() {
+    let pki = pki();
+    let (url, hits) = tls_endpoint(&pki, |_, hit| Reply::ok(hit)).await;
+    let mut cfg = config(&url, Some(0));
+    cfg.endpoint_configuration.access_key = Some("tls-key".into());
+    let options = HttpOptions {
+        retry: fast(),
+        extra_root_ca_pem: Some(pki.ca_pem.clone().into_bytes()),
+    };
+    let dest = HttpDestination::with_options(&cfg, ARN.into(), options).unwrap();
+    let out = dest.deliver("over-tls", &records()).await.unwrap();
+    assert_eq!(out, DeliveryOutcome::Delivered { attempts: 1 });
+    let hits = hits.lock();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].path, "/tls");
+    assert_eq!(
+        hits[0].header("x-amz-firehose-access-key").as_deref(),
+        Some("tls-key")
+    );
+    assert_eq!(hits[0].json()["requestId"], "over-tls");
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_an_ssl_handshake_failure() {
+    let pki = pki();
+    let (url, hits) = tls_endpoint(&pki, |_, hit| Reply::ok(hit)).await;
+    // System roots only: the test CA is unknown.
+    let dest = HttpDestination::with_policy(&config(&url, Some(0)), ARN.into(), fast()).unwrap();
+    let f = failure(dest.deliver("untrusted", &records()).await.unwrap());
+    assert_eq!(f.error_code, ErrorCode::SslHandshakeFailure, "{f:?}");
     assert!(hits.lock().is_empty());
 }

@@ -69,6 +69,8 @@ pub struct DeliveryFailure {
     pub permanent: bool,
     /// Epoch milliseconds when the last attempt ended.
     pub attempt_ending_ms: i64,
+    /// What exactly went wrong last, for logs (AWS's message is generic).
+    pub detail: String,
 }
 
 /// Where a record came from, for the `dataId`/`subsequenceNumber` fields of
@@ -116,6 +118,16 @@ impl DeliveryFailure {
     }
 }
 
+/// How Riffle reaches HTTP endpoints, beyond the delivery stream's
+/// configuration: timings, and CAs to trust besides the system's (a local
+/// endpoint with a private CA; AWS only reaches public certificates).
+#[derive(Clone, Debug, Default)]
+pub struct HttpOptions {
+    pub retry: RetryPolicy,
+    /// PEM bundle of extra trusted root certificates.
+    pub extra_root_ca_pem: Option<Vec<u8>>,
+}
+
 /// A configured HTTP endpoint. Cheap to share (`reqwest::Client` pools
 /// connections inside); `deliver` holds no state between calls and may be
 /// cancelled by dropping its future.
@@ -160,6 +172,26 @@ impl HttpDestination {
         source_arn: String,
         policy: RetryPolicy,
     ) -> Result<Self, FirehoseError> {
+        Self::with_options(
+            cfg,
+            source_arn,
+            HttpOptions {
+                retry: policy,
+                ..HttpOptions::default()
+            },
+        )
+    }
+
+    /// A destination with the given timings and extra trusted CAs.
+    pub fn with_options(
+        cfg: &HttpEndpointDestinationConfiguration,
+        source_arn: String,
+        options: HttpOptions,
+    ) -> Result<Self, FirehoseError> {
+        let HttpOptions {
+            retry: policy,
+            extra_root_ca_pem,
+        } = options;
         let endpoint = &cfg.endpoint_configuration;
         let url = reqwest::Url::parse(&endpoint.url).map_err(|e| {
             FirehoseError::InvalidArgument(format!("HTTP endpoint URL is not a valid URL: {e}"))
@@ -201,10 +233,24 @@ impl HttpDestination {
             header_value(&request::common_attributes(attrs), "the common attributes")?,
         );
 
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             // "The Firehose server does NOT follow redirects."
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(policy.response_timeout)
+            .connect_timeout(policy.response_timeout);
+        if let Some(pem) = extra_root_ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                FirehoseError::InvalidArgument(format!("HTTP endpoint CA certificates: {e}"))
+            })?;
+            if certs.is_empty() {
+                return Err(FirehoseError::InvalidArgument(
+                    "HTTP endpoint CA certificates: no certificate in the PEM".to_owned(),
+                ));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let client = builder
             .build()
             .map_err(|e| FirehoseError::Internal(format!("HTTP endpoint client: {e}")))?;
         let retry_duration = policy.retry_duration(
@@ -238,8 +284,9 @@ impl HttpDestination {
     /// what is left of the budget, so the last attempt starts when the
     /// budget is exactly spent. An empty batch is delivered without a
     /// request (AWS requires at least one record). `Err` only for what is
-    /// the caller's bug (a request id that cannot be a header value) or
-    /// out of memory; the endpoint's failures are a `Failed` outcome.
+    /// the caller's bug (over [`MAX_RECORDS_PER_REQUEST`] records, a request
+    /// id that cannot be a header value); the endpoint's failures are a
+    /// `Failed` outcome.
     pub async fn deliver(
         &self,
         request_id: &str,
@@ -247,6 +294,12 @@ impl HttpDestination {
     ) -> Result<DeliveryOutcome, FirehoseError> {
         if records.is_empty() {
             return Ok(DeliveryOutcome::Delivered { attempts: 0 });
+        }
+        if records.len() > MAX_RECORDS_PER_REQUEST {
+            return Err(FirehoseError::Internal(format!(
+                "an HTTP endpoint request holds at most {MAX_RECORDS_PER_REQUEST} records, not {}",
+                records.len()
+            )));
         }
         let id_header = header_value(request_id, "the request id")?;
         let body = self.encode(request_id, records)?;
@@ -277,6 +330,7 @@ impl HttpDestination {
                     status: err.status,
                     permanent: err.permanent,
                     attempt_ending_ms: now_ms(),
+                    detail: err.detail,
                 }));
             }
             let wait = self
@@ -373,13 +427,7 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, AttemptErr
 /// Maps a client error to AWS's codes by walking its sources.
 fn transport_error(e: &reqwest::Error) -> AttemptError {
     let detail = error_chain(e);
-    let tls = chain_has(e, |err| {
-        err.is::<rustls::Error>()
-            || err
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .is_some_and(|inner| inner.is::<rustls::Error>())
-    });
+    let tls = chain_has(e, |err| err.is::<rustls::Error>());
     if tls {
         return AttemptError::new(
             ErrorCode::SslHandshakeFailure,
@@ -421,13 +469,19 @@ fn transport_error(e: &reqwest::Error) -> AttemptError {
     )
 }
 
+/// Whether `e` or any error under it satisfies `pred`. Descends into the
+/// error an `io::Error` wraps (its `source()` skips it; hyper-rustls wraps
+/// rustls's error in two of them).
 fn chain_has(e: &reqwest::Error, pred: impl Fn(&(dyn StdError + 'static)) -> bool) -> bool {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = cur {
         if pred(err) {
             return true;
         }
-        cur = err.source();
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => err.source(),
+        };
     }
     false
 }
@@ -481,6 +535,7 @@ mod tests {
             status: Some(500),
             permanent: false,
             attempt_ending_ms: 1594266081318,
+            detail: String::new(),
         };
         let recs = [
             Bytes::from_static(b"sample raw data"),
