@@ -236,6 +236,10 @@ impl HttpDestination {
         let mut builder = reqwest::Client::builder()
             // "The Firehose server does NOT follow redirects."
             .redirect(reqwest::redirect::Policy::none())
+            // HTTP/1.1 whatever ALPN offers: what endpoints written for
+            // Firehose expect, and deterministic when the binary's other
+            // reqwest users turn HTTP/2 on (features unify).
+            .http1_only()
             .connect_timeout(policy.response_timeout);
         if let Some(pem) = extra_root_ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
