@@ -1,1 +1,0 @@
-//! The HTTP endpoint destination (the Firehose HTTP delivery contract).
