@@ -152,6 +152,14 @@ allow_hosts = []
 # per-request logs (request_id, op, status, error, latency_us, stream) are at debug level,
 # e.g. RIFFLE_LOG=info,riffle_server=debug.  (RIFFLE_LOG_FORMAT, --log-format)
 log_format = "text"
+
+# Firehose Lambda processors: function ARN (or name) -> an http(s):// URL that takes the
+# event as a POST (a Lambda runtime interface emulator's invocation URL works), or
+# "cmd:COMMAND", run with the event on stdin and the answer on stdout. Keep this table last.
+# (--function FUNCTION=TARGET, repeatable)
+# [functions]
+# "arn:aws:lambda:us-east-1:000000000000:function:transform" = "http://127.0.0.1:9000/2015-03-31/functions/function/invocations"
+# "enrich" = "cmd:python3 enrich.py"
 "#;
 
 /// The `serve` flags. Each is optional so the file and defaults can fill in.
@@ -272,6 +280,17 @@ pub struct ServeArgs {
     /// Firehose: first retry delay after a failed delivery, doubling up to 60 s [default: 1000]
     #[arg(long, env = "RIFFLE_FIREHOSE_RETRY_MS", value_name = "MS")]
     pub firehose_retry_ms: Option<u64>,
+    /// Firehose: map a Lambda function (ARN or name) to an http(s):// URL or a `cmd:COMMAND` (repeatable)
+    #[arg(long = "function", value_name = "FUNCTION=TARGET")]
+    pub functions: Vec<String>,
+    /// Firehose (tests): spend at most MS retrying an HTTP endpoint, instead of its RetryOptions [default: RetryOptions]
+    #[arg(
+        long,
+        env = "RIFFLE_FIREHOSE_HTTP_RETRY_MS",
+        value_name = "MS",
+        hide = true
+    )]
+    pub firehose_http_retry_ms: Option<u64>,
 }
 
 /// The account ARNs name when neither a flag nor an auth config says.
@@ -280,6 +299,8 @@ pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    /// `[functions]` table: function ARN or name → URL or `cmd:COMMAND`.
+    functions: Option<std::collections::BTreeMap<String, String>>,
     s3_endpoint: Option<String>,
     s3_dir: Option<PathBuf>,
     firehose_buffer_cap_mb: Option<u64>,
@@ -401,6 +422,9 @@ pub struct Config {
     pub firehose_buffer_cap_mb: u64,
     pub firehose_replay_hours: u64,
     pub firehose_retry_ms: u64,
+    /// `FUNCTION=TARGET` mappings: the config file's, then the flags'.
+    pub functions: Vec<String>,
+    pub firehose_http_retry_ms: Option<u64>,
     pub segment_max_bytes: u64,
     pub segment_max_age_ms: i64,
     pub retention_check_ms: u64,
@@ -586,6 +610,14 @@ impl Config {
                 .firehose_retry_ms
                 .or(file.firehose_retry_ms)
                 .unwrap_or(1000),
+            functions: file
+                .functions
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .chain(args.functions.iter().cloned())
+                .collect(),
+            firehose_http_retry_ms: args.firehose_http_retry_ms,
         })
     }
 

@@ -4,8 +4,10 @@
 
 use crate::config::{Config, Fsync};
 use anyhow::Result;
+use riffle_firehose::destination::http::HttpOptions;
 use riffle_firehose::engine::{DeliverySettings, SourceSupport, CHECKPOINT_TABLE};
-use riffle_firehose::objects::{LocalDirStore, ObjectStore};
+use riffle_firehose::objects::{self, LocalDirStore, ObjectStore};
+use riffle_firehose::process::FunctionTargets;
 use riffle_firehose::{meta, Firehose, FirehoseConfig};
 use riffle_log::{LogConfig, SyncPolicy};
 use std::path::Path;
@@ -33,11 +35,28 @@ pub async fn open(
         },
         ..LogConfig::default()
     };
-    let objects: Arc<dyn ObjectStore> = Arc::new(LocalDirStore {
-        root: cfg.s3_dir.clone().unwrap_or_else(|| data_dir.join("s3")),
-    });
+    let s3_dir = cfg.s3_dir.clone().unwrap_or_else(|| data_dir.join("s3"));
+    if cfg.s3_endpoint.is_none() {
+        // Leftovers of object writes a crash interrupted (never complete objects).
+        let local = LocalDirStore::new(&s3_dir);
+        let swept = tokio::task::spawn_blocking(move || local.sweep_temp_files()).await??;
+        if swept > 0 {
+            tracing::info!(files = swept, "firehose: removed unfinished object writes");
+        }
+    }
+    let objects: Arc<dyn ObjectStore> = objects::open(cfg.s3_endpoint.as_deref(), s3_dir);
+    let functions = FunctionTargets::from_flags(cfg.functions.iter().map(String::as_str))
+        .map_err(|e| anyhow::anyhow!("--function: {e}"))?;
+    let mut http = HttpOptions::default();
+    if let Some(ms) = cfg.firehose_http_retry_ms {
+        // Tests: an HTTP endpoint's whole retry duration, instead of its RetryOptions.
+        http.retry.retry_duration = Some(Duration::from_millis(ms));
+        http.retry.initial_backoff = Duration::from_millis((ms / 8).max(10));
+    }
     let delivery = DeliverySettings {
         retry_initial: Duration::from_millis(cfg.firehose_retry_ms.max(1)),
+        functions,
+        http,
         ..DeliverySettings::default()
     };
     let store = db.collection(meta::SERVICE, meta::TABLE)?;

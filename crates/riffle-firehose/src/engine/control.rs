@@ -63,6 +63,9 @@ impl Firehose {
             encryption: plan.encryption,
             failure: None,
         };
+        // What cannot be delivered is refused now (prefixes, compression,
+        // processors, the endpoint URL), not at every delivery.
+        self.build_plan(&meta)?;
         let this = self.clone();
         let arn = meta.arn.clone();
         let live = tokio::task::spawn_blocking(move || -> Result<Arc<Live>, FirehoseError> {
@@ -261,7 +264,12 @@ impl Firehose {
                     m.name
                 )));
             }
+            let before = m.destination.clone();
             m.destination = validate::update(m, &input)?;
+            if let Err(e) = self.build_plan(m) {
+                m.destination = before;
+                return Err(e);
+            }
             m.version_id += 1;
             m.last_update_ms = Some(now);
             Ok(true)

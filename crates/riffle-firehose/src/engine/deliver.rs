@@ -8,8 +8,13 @@
 //! name, so the set of delivered objects has no duplicates.
 
 use super::{Firehose, Live, Progress};
+use crate::destination::http::{
+    DeliveryOutcome, HttpDestination, HttpOptions, RecordRef, MAX_RECORDS_PER_REQUEST,
+};
+use crate::destination::s3::{sub_seed, ErrorOutputType, S3Destination, S3Error, S3Target};
 use crate::meta::{DeliveryStreamMeta, DestinationConfig};
 use crate::metrics::StreamMetrics;
+use crate::process::{BatchContext, FunctionTargets, InRecord, Pipeline, ProcessedRecord};
 use crate::FirehoseError;
 use bytes::Bytes;
 use riffle_log::StoredRecord;
@@ -18,11 +23,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Delivery knobs the binary sets (tests shorten them).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DeliverySettings {
     /// First retry delay after a failed delivery; doubles up to `retry_max`.
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// Lambda function ARNs → URLs or commands (`--function`).
+    pub functions: FunctionTargets,
+    /// HTTP endpoint timings and extra trusted CAs.
+    pub http: HttpOptions,
 }
 
 impl Default for DeliverySettings {
@@ -30,6 +39,8 @@ impl Default for DeliverySettings {
         DeliverySettings {
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
+            functions: FunctionTargets::default(),
+            http: HttpOptions::default(),
         }
     }
 }
@@ -306,37 +317,235 @@ impl Firehose {
         }
     }
 
-    /// One delivery attempt of `batch` to the stream's destination.
+    /// One delivery attempt of `batch` to the stream's destination: process,
+    /// write (or POST), back up, and write what failed to the error output.
+    /// `Err` means "try the whole batch again": every write is idempotent
+    /// (object names derive from the batch), so a retry overwrites.
     async fn deliver(
         &self,
-        _live: &Arc<Live>,
+        live: &Arc<Live>,
         meta: &DeliveryStreamMeta,
         batch: &Batch,
     ) -> Result<(), FirehoseError> {
+        let plan = self.plan_for(live, meta)?;
         let seed = batch.seed(&meta.uid);
-        match &meta.destination {
-            DestinationConfig::ExtendedS3(c) => {
-                let bucket = c.bucket_arn.trim_start_matches("arn:aws:s3:::").to_string();
-                let key =
-                    temporary_key(&meta.name, meta.version_id, batch.first_arrival_ms(), seed);
-                let body: Vec<u8> = batch
-                    .records
-                    .iter()
-                    .flat_map(|r| r.value.iter().copied())
-                    .collect();
-                self.objects.put(&bucket, &key, Bytes::from(body)).await
+        let first_arrival = batch.first_arrival_ms();
+        let version = meta.version_id;
+        let raw = batch.data();
+        let m = &live.metrics;
+        // Processing.
+        let (out, processing_failed) = if plan.pipeline.is_passthrough() {
+            (raw.clone(), Vec::new())
+        } else {
+            let input = batch
+                .records
+                .iter()
+                .zip(&raw)
+                .map(|(r, data)| InRecord {
+                    record_id: r.offset.to_string(),
+                    data: data.clone(),
+                    arrival_ms: r.timestamp_ms,
+                    kinesis_metadata: kinesis_metadata(&r.key),
+                })
+                .collect();
+            let ctx = BatchContext {
+                delivery_stream_arn: meta.arn.clone(),
+                region: self.cfg.region.clone(),
+                source_kinesis_stream_arn: meta
+                    .kinesis_source
+                    .as_ref()
+                    .map(|k| k.kinesis_stream_arn.clone()),
+            };
+            let results = plan.pipeline.process(&ctx, input).await;
+            let mut ok = Vec::new();
+            let mut failed = Vec::new();
+            for r in results {
+                match r {
+                    ProcessedRecord::Ok { data, .. } => ok.push(data),
+                    ProcessedRecord::Dropped { .. } => {}
+                    ProcessedRecord::Failed { failed: f, .. } => failed.push(f),
+                }
             }
-            _ => Err(FirehoseError::Internal("destination not built yet".into())),
+            StreamMetrics::add(&m.processing_records, (ok.len() + failed.len()) as u64);
+            StreamMetrics::add(&m.processing_success, ok.len() as u64);
+            StreamMetrics::add(&m.processing_failure, failed.len() as u64);
+            (ok, failed)
+        };
+        let s3_err = |e: S3Error| FirehoseError::Internal(format!("S3 delivery failed: {e}"));
+        match (&plan.s3, &plan.http) {
+            (Some(s3), _) => {
+                s3.write(seed, first_arrival, version, &out)
+                    .await
+                    .map_err(s3_err)?;
+                s3.write_errors(
+                    ErrorOutputType::ProcessingFailed,
+                    seed,
+                    first_arrival,
+                    version,
+                    &processing_failed,
+                )
+                .await
+                .map_err(s3_err)?;
+                if s3
+                    .write_backup(seed, first_arrival, version, &raw)
+                    .await
+                    .map_err(s3_err)?
+                    .is_some()
+                {
+                    StreamMetrics::add(&m.backup_records, raw.len() as u64);
+                    StreamMetrics::add(&m.backup_bytes, batch.bytes);
+                    StreamMetrics::add(&m.backup_success, 1);
+                }
+                Ok(())
+            }
+            (None, Some((http, target, backup_all))) => {
+                let mut failed_http = Vec::new();
+                for (i, chunk) in out.chunks(MAX_RECORDS_PER_REQUEST).enumerate() {
+                    let request_id = request_id(sub_seed(seed, &format!("http-{i}")));
+                    match http.deliver(&request_id, chunk).await? {
+                        DeliveryOutcome::Delivered { .. } => {}
+                        DeliveryOutcome::Failed(f) => {
+                            tracing::warn!(delivery_stream = %meta.name, request_id, code = f.error_code.as_str(), detail = %f.detail, permanent = f.permanent, "firehose: HTTP endpoint delivery failed; writing the records to the error output");
+                            let arrival = vec![first_arrival; chunk.len()];
+                            let refs: Vec<RecordRef> = (0..chunk.len())
+                                .map(|j| RecordRef {
+                                    sequence: (batch.first
+                                        + (i * MAX_RECORDS_PER_REQUEST + j) as u64)
+                                        .to_string(),
+                                    subsequence: 0,
+                                })
+                                .collect();
+                            failed_http.extend(f.failed_records(chunk, &arrival, &refs));
+                        }
+                    }
+                }
+                target
+                    .write_errors(
+                        ErrorOutputType::HttpEndpointFailed,
+                        seed,
+                        first_arrival,
+                        version,
+                        &failed_http,
+                    )
+                    .await
+                    .map_err(s3_err)?;
+                target
+                    .write_errors(
+                        ErrorOutputType::ProcessingFailed,
+                        seed,
+                        first_arrival,
+                        version,
+                        &processing_failed,
+                    )
+                    .await
+                    .map_err(s3_err)?;
+                if *backup_all {
+                    target
+                        .write(sub_seed(seed, "backup"), first_arrival, version, &raw)
+                        .await
+                        .map_err(s3_err)?;
+                    StreamMetrics::add(&m.backup_records, raw.len() as u64);
+                    StreamMetrics::add(&m.backup_bytes, batch.bytes);
+                    StreamMetrics::add(&m.backup_success, 1);
+                }
+                if !failed_http.is_empty() {
+                    self.set_failure(
+                        live,
+                        Some(format!(
+                            "{} records could not be delivered to the HTTP endpoint and were written to the S3 error output",
+                            failed_http.len()
+                        )),
+                    )
+                    .await;
+                }
+                Ok(())
+            }
+            (None, None) => Err(FirehoseError::Internal("no destination".into())),
         }
+    }
+
+    /// The destination objects of the stream's current configuration,
+    /// rebuilt when its version changes.
+    fn plan_for(
+        &self,
+        live: &Arc<Live>,
+        meta: &DeliveryStreamMeta,
+    ) -> Result<Arc<Plan>, FirehoseError> {
+        let mut cached = live.plan.lock();
+        if let Some((v, p)) = cached.as_ref() {
+            if *v == meta.version_id {
+                return Ok(p.clone());
+            }
+        }
+        let plan = Arc::new(self.build_plan(meta)?);
+        *cached = Some((meta.version_id, plan.clone()));
+        Ok(plan)
+    }
+
+    /// Builds (and so checks) what delivering `meta`'s destination takes;
+    /// CreateDeliveryStream and UpdateDestination call it to refuse what
+    /// cannot be delivered (prefixes, compression, processors, endpoint URL).
+    pub(crate) fn build_plan(&self, meta: &DeliveryStreamMeta) -> Result<Plan, FirehoseError> {
+        let cfg_err = |e: S3Error| {
+            if e.is_config() {
+                FirehoseError::InvalidArgument(e.to_string())
+            } else {
+                FirehoseError::Internal(e.to_string())
+            }
+        };
+        let processing = match &meta.destination {
+            DestinationConfig::ExtendedS3(c) => c.processing_configuration.as_ref(),
+            DestinationConfig::HttpEndpoint(c) => c.processing_configuration.as_ref(),
+            DestinationConfig::S3(_) => None,
+        };
+        let pipeline = match processing {
+            Some(p) => Pipeline::from_config(p, &self.delivery.functions)
+                .map_err(FirehoseError::InvalidArgument)?,
+            None => Pipeline::passthrough(),
+        };
+        let s3 =
+            S3Destination::for_destination(self.objects.clone(), &meta.name, &meta.destination)
+                .map_err(cfg_err)?;
+        let http = match &meta.destination {
+            DestinationConfig::HttpEndpoint(c) => {
+                let h =
+                    HttpDestination::with_options(c, meta.arn.clone(), self.delivery.http.clone())?;
+                let target =
+                    S3Target::from_s3_config(self.objects.clone(), &meta.name, &c.s3_configuration)
+                        .map_err(cfg_err)?;
+                Some((h, target, c.s3_backup_mode.as_deref() == Some("AllData")))
+            }
+            _ => None,
+        };
+        Ok(Plan { pipeline, s3, http })
     }
 }
 
-fn temporary_key(name: &str, version: u64, arrival_ms: i64, seed: u128) -> String {
-    let t = chrono::DateTime::from_timestamp_millis(arrival_ms).unwrap_or_default();
-    format!(
-        "{}{name}-{version}-{}-{:032x}",
-        t.format("%Y/%m/%d/%H/"),
-        t.format("%Y-%m-%d-%H-%M-%S"),
-        seed
-    )
+/// A UUID-shaped request id from a seed: the same batch always sends the same id.
+fn request_id(seed: u128) -> String {
+    uuid::Uuid::from_u128(seed).hyphenated().to_string()
+}
+
+/// The Kinesis source's metadata, stored as the buffer record's key.
+fn kinesis_metadata(key: &[u8]) -> Option<crate::process::KinesisRecordMetadata> {
+    if key.is_empty() {
+        return None;
+    }
+    let m: crate::source::KinesisRecordMetadata = serde_json::from_slice(key).ok()?;
+    Some(crate::process::KinesisRecordMetadata {
+        shard_id: m.shard_id,
+        partition_key: m.partition_key,
+        approximate_arrival_ms: m.approximate_arrival_timestamp,
+        sequence_number: m.sequence_number,
+        subsequence_number: m.subsequence_number,
+    })
+}
+
+/// What delivering one configuration version takes.
+pub(crate) struct Plan {
+    pipeline: Pipeline,
+    s3: Option<S3Destination>,
+    /// The endpoint, its `S3Configuration` (errors, backup), and whether
+    /// every record is backed up (`S3BackupMode` AllData).
+    http: Option<(HttpDestination, S3Target, bool)>,
 }

@@ -84,6 +84,8 @@ pub(crate) struct Live {
     pub(crate) metrics: Arc<crate::metrics::StreamMetrics>,
     /// The Kinesis source task, for `KinesisStreamAsSource` streams.
     pub(crate) source: Mutex<Option<crate::source::SourceHandle>>,
+    /// The destination objects of one configuration version.
+    pub(crate) plan: Mutex<Option<(u64, Arc<deliver::Plan>)>>,
 }
 
 impl Live {
@@ -234,6 +236,7 @@ pub(crate) fn new_live(meta: Versioned<DeliveryStreamMeta>, buffer: Buffer) -> L
         stop: Mutex::new(None),
         metrics: Arc::new(crate::metrics::StreamMetrics::default()),
         source: Mutex::new(None),
+        plan: Mutex::new(None),
     }
 }
 

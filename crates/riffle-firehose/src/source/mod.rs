@@ -43,7 +43,7 @@ pub struct SourceRecord {
 
 /// `kinesisRecordMetadata` of a Lambda transformation event record, as AWS
 /// sends it for a Kinesis-stream source (serialises to its camelCase JSON).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KinesisRecordMetadata {
     pub shard_id: String,
