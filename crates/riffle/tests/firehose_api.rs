@@ -17,9 +17,10 @@ mod common;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::{
     BufferingHints, CompressionFormat, DeliveryStreamDescription, DeliveryStreamEncryptionStatus,
-    DeliveryStreamStatus, DeliveryStreamType, DestinationDescription, ExtendedS3DestinationConfiguration,
-    ExtendedS3DestinationUpdate, HttpEndpointConfiguration, HttpEndpointDestinationConfiguration,
-    KeyType, KinesisStreamSourceConfiguration, Record, S3DestinationConfiguration, Tag,
+    DeliveryStreamStatus, DeliveryStreamType, DestinationDescription,
+    ExtendedS3DestinationConfiguration, ExtendedS3DestinationUpdate, HttpEndpointConfiguration,
+    HttpEndpointDestinationConfiguration, KeyType, KinesisStreamSourceConfiguration, Record,
+    S3DestinationConfiguration, Tag,
 };
 use aws_sdk_firehose::Client;
 use common::kinesis::err;
@@ -166,7 +167,12 @@ fn only_destination(d: &DeliveryStreamDescription) -> &DestinationDescription {
     dest
 }
 
-async fn list(c: &Client, limit: Option<i32>, start: Option<&str>, ty: Option<DeliveryStreamType>) -> (Vec<String>, bool) {
+async fn list(
+    c: &Client,
+    limit: Option<i32>,
+    start: Option<&str>,
+    ty: Option<DeliveryStreamType>,
+) -> (Vec<String>, bool) {
     let out = c
         .list_delivery_streams()
         .set_limit(limit)
@@ -201,7 +207,10 @@ async fn kinesis_stream(server: &TestServer, name: &str) -> String {
         if s.stream_status() == &aws_sdk_kinesis::types::StreamStatus::Active {
             return s.stream_arn().to_string();
         }
-        assert!(Instant::now() < deadline, "kinesis stream {name} never ACTIVE");
+        assert!(
+            Instant::now() < deadline,
+            "kinesis stream {name} never ACTIVE"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -228,7 +237,10 @@ async fn create_extended_s3_then_describe_fills_aws_defaults() {
         .unwrap();
     assert_eq!(out.delivery_stream_arn(), arn("ext"));
     let first = describe(&c, "ext").await;
-    assert_eq!(first.delivery_stream_status(), &DeliveryStreamStatus::Creating);
+    assert_eq!(
+        first.delivery_stream_status(),
+        &DeliveryStreamStatus::Creating
+    );
     let d = wait_active(&c, "ext").await;
     assert_eq!(d.delivery_stream_name(), "ext");
     assert_eq!(d.delivery_stream_arn(), arn("ext"));
@@ -236,12 +248,18 @@ async fn create_extended_s3_then_describe_fills_aws_defaults() {
     assert_eq!(d.version_id(), "1");
     let created = d.create_timestamp().expect("CreateTimestamp").secs();
     let now = chrono::Utc::now().timestamp();
-    assert!((now - created).abs() < 120, "CreateTimestamp {created} is not now {now}");
+    assert!(
+        (now - created).abs() < 120,
+        "CreateTimestamp {created} is not now {now}"
+    );
     assert!(d.failure_description().is_none(), "{d:?}");
     let enc = d
         .delivery_stream_encryption_configuration()
         .expect("DeliveryStreamEncryptionConfiguration");
-    assert_eq!(enc.status(), Some(&DeliveryStreamEncryptionStatus::Disabled));
+    assert_eq!(
+        enc.status(),
+        Some(&DeliveryStreamEncryptionStatus::Disabled)
+    );
     let dest = only_destination(&d);
     let ext = dest
         .extended_s3_destination_description()
@@ -251,7 +269,10 @@ async fn create_extended_s3_then_describe_fills_aws_defaults() {
     assert_eq!(ext.prefix(), Some("data/"));
     // Defaults AWS fills in (required members of the description shapes).
     let h = ext.buffering_hints().expect("BufferingHints");
-    assert_eq!((h.size_in_mbs(), h.interval_in_seconds()), (Some(5), Some(300)));
+    assert_eq!(
+        (h.size_in_mbs(), h.interval_in_seconds()),
+        (Some(5), Some(300))
+    );
     assert_eq!(ext.compression_format(), &CompressionFormat::Uncompressed);
     assert_eq!(
         ext.encryption_configuration()
@@ -272,7 +293,13 @@ async fn create_extended_s3_then_describe_fills_aws_defaults() {
         .send()
         .await
         .unwrap();
-    assert_eq!(d.delivery_stream_description().unwrap().destinations().len(), 1);
+    assert_eq!(
+        d.delivery_stream_description()
+            .unwrap()
+            .destinations()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -299,7 +326,10 @@ async fn create_legacy_s3_and_http_endpoint_destinations() {
     assert_eq!(s3.bucket_arn(), "arn:aws:s3:::legacy");
     assert_eq!(s3.compression_format(), &CompressionFormat::Gzip);
     let h = s3.buffering_hints().unwrap();
-    assert_eq!((h.size_in_mbs(), h.interval_in_seconds()), (Some(2), Some(60)));
+    assert_eq!(
+        (h.size_in_mbs(), h.interval_in_seconds()),
+        (Some(2), Some(60))
+    );
 
     let backup = S3DestinationConfiguration::builder()
         .role_arn(ROLE)
@@ -335,7 +365,10 @@ async fn create_legacy_s3_and_http_endpoint_destinations() {
         "the access key is never described: {d:?}"
     );
     let h = desc.buffering_hints().expect("BufferingHints default");
-    assert_eq!((h.size_in_mbs(), h.interval_in_seconds()), (Some(5), Some(300)));
+    assert_eq!(
+        (h.size_in_mbs(), h.interval_in_seconds()),
+        (Some(5), Some(300))
+    );
     assert_eq!(
         desc.s3_destination_description().unwrap().bucket_arn(),
         "arn:aws:s3:::http-backup"
@@ -382,7 +415,11 @@ async fn create_errors_and_unknown_streams() {
     assert_eq!(code, "ValidationException");
     assert_eq!(
         msg,
-        validation("deliveryStreamName", "Member must have length less than or equal to 64", &long)
+        validation(
+            "deliveryStreamName",
+            "Member must have length less than or equal to 64",
+            &long
+        )
     );
     let (code, _) = err(c
         .create_delivery_stream()
@@ -433,7 +470,10 @@ async fn create_errors_and_unknown_streams() {
             .delivery_stream_name(name)
             .send()
             .await);
-        assert_eq!((code.as_str(), msg), ("ResourceNotFoundException", not_found(name)));
+        assert_eq!(
+            (code.as_str(), msg),
+            ("ResourceNotFoundException", not_found(name))
+        );
     }
     wait_active(&c, "dup").await;
 }
@@ -443,7 +483,10 @@ async fn kinesis_stream_as_source_refuses_producers() {
     let server = start();
     let c = firehose(&server);
     let stream_arn = kinesis_stream(&server, "source").await;
-    assert_eq!(stream_arn, format!("arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/source"));
+    assert_eq!(
+        stream_arn,
+        format!("arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/source")
+    );
     let before = chrono::Utc::now().timestamp() - 5;
     let out = c
         .create_delivery_stream()
@@ -462,15 +505,24 @@ async fn kinesis_stream_as_source_refuses_producers() {
         .unwrap();
     assert_eq!(out.delivery_stream_arn(), arn("fed"));
     let d = wait_active(&c, "fed").await;
-    assert_eq!(d.delivery_stream_type(), &DeliveryStreamType::KinesisStreamAsSource);
+    assert_eq!(
+        d.delivery_stream_type(),
+        &DeliveryStreamType::KinesisStreamAsSource
+    );
     let src = d
         .source()
         .and_then(|s| s.kinesis_stream_source_description())
         .expect("Source.KinesisStreamSourceDescription");
     assert_eq!(src.kinesis_stream_arn(), Some(stream_arn.as_str()));
     assert_eq!(src.role_arn(), Some(ROLE));
-    let started = src.delivery_start_timestamp().expect("DeliveryStartTimestamp").secs();
-    assert!(started >= before, "reading starts at creation: {started} < {before}");
+    let started = src
+        .delivery_start_timestamp()
+        .expect("DeliveryStartTimestamp")
+        .secs();
+    assert!(
+        started >= before,
+        "reading starts at creation: {started} < {before}"
+    );
 
     // AWS's answer, quoted in aws/aws-cli#7010.
     let refused = "This operation is not permitted on KinesisStreamAsSource delivery stream type.";
@@ -480,14 +532,20 @@ async fn kinesis_stream_as_source_refuses_producers() {
         .record(record("x"))
         .send()
         .await);
-    assert_eq!((code.as_str(), msg.as_str()), ("InvalidArgumentException", refused));
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        ("InvalidArgumentException", refused)
+    );
     let (code, msg) = err(c
         .put_record_batch()
         .delivery_stream_name("fed")
         .records(record("x"))
         .send()
         .await);
-    assert_eq!((code.as_str(), msg.as_str()), ("InvalidArgumentException", refused));
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        ("InvalidArgumentException", refused)
+    );
     // A source configuration on a DirectPut stream is refused.
     let (code, _) = err(c
         .create_delivery_stream()
@@ -535,17 +593,35 @@ async fn list_delivery_streams_orders_pages_and_filters() {
         .map(String::from)
         .to_vec();
     assert_eq!(list(&c, None, None, None).await, (all.clone(), false));
-    assert_eq!(list(&c, Some(2), None, None).await, (all[..2].to_vec(), true));
-    assert_eq!(list(&c, Some(2), Some("lst-b"), None).await, (all[2..4].to_vec(), true));
-    assert_eq!(list(&c, Some(2), Some("lst-d"), None).await, (all[4..].to_vec(), false));
+    assert_eq!(
+        list(&c, Some(2), None, None).await,
+        (all[..2].to_vec(), true)
+    );
+    assert_eq!(
+        list(&c, Some(2), Some("lst-b"), None).await,
+        (all[2..4].to_vec(), true)
+    );
+    assert_eq!(
+        list(&c, Some(2), Some("lst-d"), None).await,
+        (all[4..].to_vec(), false)
+    );
     // A start name that does not exist: the streams after it in name order.
-    assert_eq!(list(&c, None, Some("lst-b0"), None).await, (all[2..].to_vec(), false));
+    assert_eq!(
+        list(&c, None, Some("lst-b0"), None).await,
+        (all[2..].to_vec(), false)
+    );
     assert_eq!(
         list(&c, None, None, Some(DeliveryStreamType::DirectPut)).await,
         (all[..4].to_vec(), false)
     );
     assert_eq!(
-        list(&c, None, None, Some(DeliveryStreamType::KinesisStreamAsSource)).await,
+        list(
+            &c,
+            None,
+            None,
+            Some(DeliveryStreamType::KinesisStreamAsSource)
+        )
+        .await,
         (vec!["lst-src".to_string()], false)
     );
     // The default Limit is 10.
@@ -559,13 +635,22 @@ async fn list_delivery_streams_orders_pages_and_filters() {
     assert_eq!(code, "ValidationException");
     assert_eq!(
         msg,
-        validation("limit", "Member must have value less than or equal to 10000", "10001")
+        validation(
+            "limit",
+            "Member must have value less than or equal to 10000",
+            "10001"
+        )
     );
 }
 
 // ------------------------------------------------------------------ tags
 
-async fn tag_keys(c: &Client, name: &str, start: Option<&str>, limit: Option<i32>) -> (Vec<(String, String)>, bool) {
+async fn tag_keys(
+    c: &Client,
+    name: &str,
+    start: Option<&str>,
+    limit: Option<i32>,
+) -> (Vec<(String, String)>, bool) {
     let out = c
         .list_tags_for_delivery_stream()
         .delivery_stream_name(name)
@@ -577,7 +662,12 @@ async fn tag_keys(c: &Client, name: &str, start: Option<&str>, limit: Option<i32
     let tags = out
         .tags()
         .iter()
-        .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
+        .map(|t| {
+            (
+                t.key().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     (tags, out.has_more_tags())
 }
@@ -671,7 +761,11 @@ async fn tags_limits_and_paging() {
     assert_eq!(code, "ValidationException");
     assert_eq!(
         msg,
-        validation("limit", "Member must have value less than or equal to 50", "51")
+        validation(
+            "limit",
+            "Member must have value less than or equal to 50",
+            "51"
+        )
     );
     let (code, msg) = err(c
         .tag_delivery_stream()
@@ -690,20 +784,29 @@ async fn tags_limits_and_paging() {
         .tags(tag("a", "b"))
         .send()
         .await);
-    assert_eq!((code.as_str(), msg), ("ResourceNotFoundException", not_found("missing")));
+    assert_eq!(
+        (code.as_str(), msg),
+        ("ResourceNotFoundException", not_found("missing"))
+    );
     let (code, msg) = err(c
         .untag_delivery_stream()
         .delivery_stream_name("missing")
         .tag_keys("a")
         .send()
         .await);
-    assert_eq!((code.as_str(), msg), ("ResourceNotFoundException", not_found("missing")));
+    assert_eq!(
+        (code.as_str(), msg),
+        ("ResourceNotFoundException", not_found("missing"))
+    );
     let (code, msg) = err(c
         .list_tags_for_delivery_stream()
         .delivery_stream_name("missing")
         .send()
         .await);
-    assert_eq!((code.as_str(), msg), ("ResourceNotFoundException", not_found("missing")));
+    assert_eq!(
+        (code.as_str(), msg),
+        ("ResourceNotFoundException", not_found("missing"))
+    );
 }
 
 // ------------------------------------------------------------------ records
@@ -804,14 +907,20 @@ async fn put_record_and_batch_limits() {
         .record(record("x"))
         .send()
         .await);
-    assert_eq!((code.as_str(), msg), ("ResourceNotFoundException", not_found("missing")));
+    assert_eq!(
+        (code.as_str(), msg),
+        ("ResourceNotFoundException", not_found("missing"))
+    );
     let (code, msg) = err(c
         .put_record_batch()
         .delivery_stream_name("missing")
         .records(record("x"))
         .send()
         .await);
-    assert_eq!((code.as_str(), msg), ("ResourceNotFoundException", not_found("missing")));
+    assert_eq!(
+        (code.as_str(), msg),
+        ("ResourceNotFoundException", not_found("missing"))
+    );
 }
 
 // ------------------------------------------------------------------ update
@@ -846,10 +955,15 @@ async fn update_destination_bumps_the_version_and_merges() {
     let d = describe(&c, "up").await;
     assert_eq!(d.version_id(), "2");
     assert!(d.last_update_timestamp().is_some(), "{d:?}");
-    let ext = only_destination(&d).extended_s3_destination_description().unwrap();
+    let ext = only_destination(&d)
+        .extended_s3_destination_description()
+        .unwrap();
     assert_eq!(ext.prefix(), Some("after/"));
     let h = ext.buffering_hints().unwrap();
-    assert_eq!((h.size_in_mbs(), h.interval_in_seconds()), (Some(64), Some(60)));
+    assert_eq!(
+        (h.size_in_mbs(), h.interval_in_seconds()),
+        (Some(64), Some(60))
+    );
     // Same destination type: merged into what was there.
     assert_eq!(ext.compression_format(), &CompressionFormat::Gzip);
     assert_eq!(ext.bucket_arn(), "arn:aws:s3:::b");
@@ -859,11 +973,19 @@ async fn update_destination_bumps_the_version_and_merges() {
         .delivery_stream_name("up")
         .current_delivery_stream_version_id("1")
         .destination_id(DEST_ID)
-        .extended_s3_destination_update(ExtendedS3DestinationUpdate::builder().prefix("stale/").build())
+        .extended_s3_destination_update(
+            ExtendedS3DestinationUpdate::builder()
+                .prefix("stale/")
+                .build(),
+        )
         .send()
         .await);
     assert_eq!(code, "ConcurrentModificationException");
-    assert_eq!(describe(&c, "up").await.version_id(), "2", "a refused update changes nothing");
+    assert_eq!(
+        describe(&c, "up").await.version_id(),
+        "2",
+        "a refused update changes nothing"
+    );
     // UNVERIFIED wording: the type.
     let (code, _) = err(c
         .update_destination()
@@ -882,7 +1004,10 @@ async fn update_destination_bumps_the_version_and_merges() {
         .extended_s3_destination_update(ExtendedS3DestinationUpdate::builder().prefix("x/").build())
         .send()
         .await);
-    assert_eq!((code.as_str(), msg), ("ResourceNotFoundException", not_found("missing")));
+    assert_eq!(
+        (code.as_str(), msg),
+        ("ResourceNotFoundException", not_found("missing"))
+    );
     c.update_destination()
         .delivery_stream_name("up")
         .current_delivery_stream_version_id("2")
@@ -897,14 +1022,20 @@ async fn update_destination_bumps_the_version_and_merges() {
         .unwrap();
     let d = describe(&c, "up").await;
     assert_eq!(d.version_id(), "3");
-    let ext = only_destination(&d).extended_s3_destination_description().unwrap();
+    let ext = only_destination(&d)
+        .extended_s3_destination_description()
+        .unwrap();
     assert_eq!(ext.compression_format(), &CompressionFormat::Uncompressed);
     assert_eq!(ext.prefix(), Some("after/"));
 }
 
 // ------------------------------------------------------------------ encryption
 
-async fn wait_encryption(c: &Client, name: &str, want: DeliveryStreamEncryptionStatus) -> DeliveryStreamDescription {
+async fn wait_encryption(
+    c: &Client,
+    name: &str,
+    want: DeliveryStreamEncryptionStatus,
+) -> DeliveryStreamDescription {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let d = describe(c, name).await;
@@ -915,7 +1046,10 @@ async fn wait_encryption(c: &Client, name: &str, want: DeliveryStreamEncryptionS
         if status.as_ref() == Some(&want) {
             return d;
         }
-        assert!(Instant::now() < deadline, "encryption of {name} never {want:?}: {status:?}");
+        assert!(
+            Instant::now() < deadline,
+            "encryption of {name} never {want:?}: {status:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -951,13 +1085,19 @@ async fn encryption_start_and_stop() {
         .delivery_stream_name("missing")
         .send()
         .await);
-    assert_eq!((code.as_str(), msg), ("ResourceNotFoundException", not_found("missing")));
+    assert_eq!(
+        (code.as_str(), msg),
+        ("ResourceNotFoundException", not_found("missing"))
+    );
     let (code, msg) = err(c
         .start_delivery_stream_encryption()
         .delivery_stream_name("missing")
         .send()
         .await);
-    assert_eq!((code.as_str(), msg), ("ResourceNotFoundException", not_found("missing")));
+    assert_eq!(
+        (code.as_str(), msg),
+        ("ResourceNotFoundException", not_found("missing"))
+    );
 }
 
 // ------------------------------------------------------------------ delete
@@ -979,8 +1119,15 @@ async fn delete_goes_through_deleting_then_gone() {
     );
     wait_gone(&c, "doomed").await;
     assert_eq!(list(&c, None, None, None).await, (vec![], false));
-    let (code, msg) = err(c.delete_delivery_stream().delivery_stream_name("doomed").send().await);
-    assert_eq!((code.as_str(), msg), ("ResourceNotFoundException", not_found("doomed")));
+    let (code, msg) = err(c
+        .delete_delivery_stream()
+        .delivery_stream_name("doomed")
+        .send()
+        .await);
+    assert_eq!(
+        (code.as_str(), msg),
+        ("ResourceNotFoundException", not_found("doomed"))
+    );
     // The name is free again.
     create_s3(&c, "doomed", s3_conf("b")).await;
     // A stream still CREATING cannot be deleted (model doc). UNVERIFIED wording.
@@ -988,7 +1135,11 @@ async fn delete_goes_through_deleting_then_gone() {
         describe(&c, "doomed").await.delivery_stream_status(),
         &DeliveryStreamStatus::Creating
     );
-    let (code, _) = err(c.delete_delivery_stream().delivery_stream_name("doomed").send().await);
+    let (code, _) = err(c
+        .delete_delivery_stream()
+        .delivery_stream_name("doomed")
+        .send()
+        .await);
     assert_eq!(code, "ResourceInUseException");
     wait_active(&c, "doomed").await;
     c.delete_delivery_stream()
@@ -1013,7 +1164,11 @@ fn objects(bucket_dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if path.is_dir() {
                 walk(root, &path, out);
             } else if let Ok(bytes) = std::fs::read(&path) {
-                let key = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                let key = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.insert(key, bytes);
             }
         }
@@ -1041,15 +1196,26 @@ fn check_key(key: &str, name: &str, version: &str) {
     let (stamp, uuid) = rest.split_at(20);
     let f: Vec<&str> = stamp.trim_end_matches('-').split('-').collect();
     assert_eq!(f.len(), 6, "{key}");
-    assert_eq!(&f[..4], &parts[..4], "{key}: the prefix is the object's hour");
+    assert_eq!(
+        &f[..4],
+        &parts[..4],
+        "{key}: the prefix is the object's hour"
+    );
     let groups: Vec<usize> = uuid.split('-').map(str::len).collect();
     assert_eq!(groups, [8, 4, 4, 4, 12], "{key}: a UUID");
-    assert!(uuid.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()), "{key}");
-    let when = chrono::NaiveDateTime::parse_from_str(stamp.trim_end_matches('-'), "%Y-%m-%d-%H-%M-%S")
-        .unwrap_or_else(|e| panic!("{key}: {e}"))
-        .and_utc();
+    assert!(
+        uuid.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()),
+        "{key}"
+    );
+    let when =
+        chrono::NaiveDateTime::parse_from_str(stamp.trim_end_matches('-'), "%Y-%m-%d-%H-%M-%S")
+            .unwrap_or_else(|e| panic!("{key}: {e}"))
+            .and_utc();
     let skew = (chrono::Utc::now() - when).num_seconds().abs();
-    assert!(skew < 300, "{key}: the time stamp is now, in UTC ({skew} s off)");
+    assert!(
+        skew < 300,
+        "{key}: the time stamp is now, in UTC ({skew} s off)"
+    );
 }
 
 #[tokio::test]
@@ -1064,7 +1230,9 @@ async fn put_record_batch_is_delivered_into_the_local_directory() {
         .unwrap();
     create_s3(&c, "to-disk", conf).await;
     wait_active(&c, "to-disk").await;
-    let records: Vec<Vec<u8>> = (0..300).map(|i| format!("rec-{i:04}\n").into_bytes()).collect();
+    let records: Vec<Vec<u8>> = (0..300)
+        .map(|i| format!("rec-{i:04}\n").into_bytes())
+        .collect();
     for chunk in [&records[..100], &records[100..250], &records[250..]] {
         let out = c
             .put_record_batch()
@@ -1085,7 +1253,11 @@ async fn put_record_batch_is_delivered_into_the_local_directory() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(!got.is_empty(), "nothing under {} within 20 s", bucket.display());
+    assert!(
+        !got.is_empty(),
+        "nothing under {} within 20 s",
+        bucket.display()
+    );
     for key in got.keys() {
         check_key(key, "to-disk", "1");
     }
@@ -1117,7 +1289,8 @@ fn have(test: &str, program: &str, args: &[&str], install: &str) -> bool {
             panic!("{test}: `{program}` is required in CI ({install})");
         }
         let _ = std::io::stderr().write_all(
-            format!("\n!!!!!!!! SKIPPED {test}: `{program}` is missing ({install}) !!!!!!!!\n\n").as_bytes(),
+            format!("\n!!!!!!!! SKIPPED {test}: `{program}` is missing ({install}) !!!!!!!!\n\n")
+                .as_bytes(),
         );
     }
     ok
@@ -1136,7 +1309,10 @@ fn run_client_script(program: &str, args: &[String], ok_marker: &str) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}\n{stderr}\n({:.1} s)", started.elapsed().as_secs_f64());
+    println!(
+        "{stdout}\n{stderr}\n({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
     assert!(
         out.status.success() && stdout.contains(ok_marker),
         "{program} {args:?} failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}",
@@ -1146,10 +1322,16 @@ fn run_client_script(program: &str, args: &[String], ok_marker: &str) {
 
 #[test]
 fn boto3_firehose_suite() {
-    if !have("boto3_firehose_suite", "python3", &["-c", "import boto3"], "pip install boto3") {
+    if !have(
+        "boto3_firehose_suite",
+        "python3",
+        &["-c", "import boto3"],
+        "pip install boto3",
+    ) {
         return;
     }
-    let server = TestServer::start_with(&["--transition-delay-ms", "500", "--no-throughput-limits"]);
+    let server =
+        TestServer::start_with(&["--transition-delay-ms", "500", "--no-throughput-limits"]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/firehose_api.py");
     run_client_script(
         "python3",
@@ -1167,10 +1349,16 @@ fn boto3_firehose_suite() {
 
 #[test]
 fn aws_cli_firehose_session() {
-    if !have("aws_cli_firehose_session", "aws", &["--version"], "pip install awscli") {
+    if !have(
+        "aws_cli_firehose_session",
+        "aws",
+        &["--version"],
+        "pip install awscli",
+    ) {
         return;
     }
-    let server = TestServer::start_with(&["--transition-delay-ms", "500", "--no-throughput-limits"]);
+    let server =
+        TestServer::start_with(&["--transition-delay-ms", "500", "--no-throughput-limits"]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/firehose.sh");
     run_client_script(
         "bash",
