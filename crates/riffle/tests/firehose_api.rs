@@ -892,15 +892,16 @@ async fn put_record_and_batch_limits() {
         )
     );
     // Each record fits, the request (5,000,000 bytes) is over 4 MiB.
-    // UNVERIFIED: AWS documents the limit, not its error; InvalidArgumentException
-    // is what Kinesis answers for its PutRecords total.
-    let (code, _) = err(c
+    // AWS's message as producers log it (osquery/osquery#3568); the type is the
+    // one Kinesis uses for its PutRecords total (UNVERIFIED for Firehose).
+    let (code, msg) = err(c
         .put_record_batch()
         .delivery_stream_name("producer")
         .set_records(Some(vec![record(vec![b'y'; 1_000_000]); 5]))
         .send()
         .await);
-    assert_eq!(code, "InvalidArgumentException");
+    assert_eq!(code, "InvalidArgumentException", "{msg}");
+    assert!(msg.contains("Records size exceeds 4 MB limit"), "{msg}");
     let (code, msg) = err(c
         .put_record()
         .delivery_stream_name("missing")
