@@ -333,6 +333,12 @@ async fn create_legacy_s3_and_http_endpoint_destinations() {
         (h.size_in_mbs(), h.interval_in_seconds()),
         (Some(2), Some(60))
     );
+    // AWS describes every S3-backed stream under both keys (floci-io/floci#1710).
+    let ext = only_destination(&d)
+        .extended_s3_destination_description()
+        .expect("a legacy S3 stream is described as extended S3 too");
+    assert_eq!(ext.bucket_arn(), "arn:aws:s3:::legacy");
+    assert_eq!(ext.compression_format(), &CompressionFormat::Gzip);
 
     let backup = S3DestinationConfiguration::builder()
         .role_arn(ROLE)

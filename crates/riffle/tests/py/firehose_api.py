@@ -309,6 +309,11 @@ def create_legacy_s3_destination():
     assert s3["BufferingHints"] == {"SizeInMBs": 2, "IntervalInSeconds": 60}, s3
     aws(s3.get("EncryptionConfiguration") == {"NoEncryptionConfig": "NoEncryption"},
         f"default EncryptionConfiguration (moto leaves it out): {s3}")
+    # AWS describes every S3-backed stream under both keys (floci-io/floci#1710
+    # matched real AWS on this; moto gives only the legacy one).
+    ext = dest.get("ExtendedS3DestinationDescription", {})
+    aws(ext.get("BucketARN") == "arn:aws:s3:::legacy-bucket" and ext.get("CompressionFormat") == "GZIP",
+        f"a legacy S3 stream is described as extended S3 too: {dest}")
 
 
 @case
