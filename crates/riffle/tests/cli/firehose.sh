@@ -120,7 +120,8 @@ out=$(fh create-delivery-stream --delivery-stream-name "$NAME" --delivery-stream
   --extended-s3-destination-configuration "RoleARN=$ROLE,BucketARN=arn:aws:s3:::$BUCKET,BufferingHints={SizeInMBs=1,IntervalInSeconds=0}" \
   --tags Key=team,Value=data)
 check "create ARN" "$(q 'd["DeliveryStreamARN"]' <<<"$out")" "$ARN_PREFIX/$NAME"
-aws_only "status right after create" "$(describe $NAME | q 'd["DeliveryStreamDescription"]["DeliveryStreamStatus"]')" CREATING
+# (CREATING itself is checked by the boto3 and SDK suites: a CLI process can
+# take longer to start than the server's transition delay.)
 wait_status $NAME ACTIVE
 d=$(describe $NAME)
 check "VersionId" "$(q 'd["DeliveryStreamDescription"]["VersionId"]' <<<"$d")" 1
@@ -287,10 +288,9 @@ fh_err ResourceNotFoundException stop-delivery-stream-encryption --delivery-stre
 for n in $NAME cli-legacy cli-http cli-fed; do
   fh delete-delivery-stream --delivery-stream-name $n >/dev/null
 done
+# DELETING, or already gone (the CLI is slower than the transition delay).
 if st=$(aws --endpoint-url "$ENDPOINT" --output json firehose describe-delivery-stream --delivery-stream-name $NAME 2>/dev/null); then
   check "status after delete" "$(q 'd["DeliveryStreamDescription"]["DeliveryStreamStatus"]' <<<"$st")" DELETING
-else
-  aws_only "right after delete the stream is DELETING (moto drops it at once)" gone DELETING
 fi
 for n in $NAME cli-legacy cli-http cli-fed; do wait_gone $n; done
 check "list after delete" "$(fh list-delivery-streams | q 'd["DeliveryStreamNames"]')" '[]'
