@@ -109,6 +109,14 @@ impl Firehose {
             if m.status == Status::Deleting {
                 return Ok(false);
             }
+            // The model: "You can't delete a Firehose stream that is in the
+            // CREATING state."
+            if m.status == Status::Creating {
+                return Err(FirehoseError::InUse(format!(
+                    "Firehose {} is in the CREATING state and cannot be deleted until it is ACTIVE.",
+                    m.name
+                )));
+            }
             m.status = Status::Deleting;
             m.transition_deadline_ms = Some(now + delay);
             Ok(true)
@@ -230,6 +238,14 @@ impl Firehose {
             key_arn: None,
             key_type: "AWS_OWNED_CMK".into(),
         });
+        if live.snapshot().delivery_stream_type != "DirectPut" {
+            // The model: server-side encryption is for Direct PUT sources; a
+            // Kinesis source stream carries its own encryption.
+            return Err(FirehoseError::InvalidArgument(
+                "Server-side encryption is only supported for delivery streams of type DirectPut."
+                    .into(),
+            ));
+        }
         let state = validate::encryption(&cfg)?;
         self.change(&live, |m| {
             m.encryption = Some(state);

@@ -17,6 +17,9 @@ pub enum PutOutcome {
     Failed { code: String, message: String },
 }
 
+/// PutRecordBatch's limit on the records of one request (AWS: 4 MiB).
+pub const MAX_BATCH_BYTES: u64 = 4 * 1024 * 1024;
+
 /// AWS's text for a full buffer (PutRecord's exception and PutRecordBatch's entries).
 pub const SLOW_DOWN: &str = "Slow down.";
 
@@ -43,6 +46,11 @@ impl Firehose {
         let m = &live.metrics;
         StreamMetrics::add(&m.incoming_put_requests, 1);
         let bytes: u64 = records.iter().map(|r| r.len() as u64).sum();
+        if bytes > MAX_BATCH_BYTES {
+            return Err(FirehoseError::InvalidArgument(format!(
+                "Records size exceeds 4 MB limit: the records of this request hold {bytes} bytes."
+            )));
+        }
         if live.buffer.pending_bytes() + bytes > self.cfg.buffer_cap_bytes {
             StreamMetrics::add(&m.throttled_records, records.len() as u64);
             return Ok(records

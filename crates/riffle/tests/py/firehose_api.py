@@ -248,6 +248,8 @@ def list_delivery_streams():
         strict_only=True, DeliveryStreamType="Nope",
     )
     for n in names + more + ["lst-src"]:
+        # CREATING streams cannot be deleted (model doc of DeleteDeliveryStream).
+        wait_status(n, "ACTIVE")
         fh.delete_delivery_stream(DeliveryStreamName=n)
     for n in names + more + ["lst-src"]:
         wait_gone(n)
