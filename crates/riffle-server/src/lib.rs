@@ -19,7 +19,7 @@ mod tls;
 
 pub use audit::AuditSink;
 pub use edge::AppState;
-pub use firehose::FirehoseService;
+pub use firehose::{FirehoseAdminService, FirehoseService};
 pub use kinesis::KinesisService;
 pub use respond::Reply;
 pub use security::{Access, AuthMode, RequestContext, Security};

@@ -2,9 +2,11 @@
 
 mod audit_cmd;
 mod audit_sink;
+mod aws_call;
 mod bench;
 mod cert_cmd;
 mod config;
+mod firehose_cmd;
 mod firehose_setup;
 mod kms_cmd;
 mod policy_cmd;
@@ -53,6 +55,8 @@ enum Command {
     Cert(cert_cmd::CertArgs),
     /// Manage the local KMS keyring that encrypts streams at rest.
     Kms(kms_cmd::KmsArgs),
+    /// Firehose tools: `riffle firehose redeliver NAME --from TIME`.
+    Firehose(firehose_cmd::FirehoseArgs),
 }
 
 fn main() -> Result<()> {
@@ -68,6 +72,7 @@ fn main() -> Result<()> {
         Some(Command::Audit(args)) => audit_cmd::main(args),
         Some(Command::Cert(args)) => cert_cmd::main(args),
         Some(Command::Kms(args)) => kms_cmd::main(args),
+        Some(Command::Firehose(args)) => firehose_cmd::main(args),
         None => serve(cli.serve),
     }
 }
@@ -348,7 +353,8 @@ async fn run(cfg: Config) -> Result<()> {
     );
     let services: Vec<Arc<dyn Service>> = vec![
         Arc::new(kinesis),
-        Arc::new(riffle_server::FirehoseService::new(firehose)),
+        Arc::new(riffle_server::FirehoseService::new(firehose.clone())),
+        Arc::new(riffle_server::FirehoseAdminService::new(firehose)),
     ];
     let reload = tokio::spawn(reload_on_sighup(security));
     riffle_server::serve(listener, services, server_cfg, shutdown_signal()).await?;

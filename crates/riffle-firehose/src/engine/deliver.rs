@@ -53,6 +53,9 @@ pub(crate) struct Batch {
     pub records: Vec<StoredRecord>,
     /// Data bytes in the batch.
     pub bytes: u64,
+    /// 0 for normal delivery; a redelivery's own value, so that its objects
+    /// and request ids differ from the first delivery's.
+    pub salt: u64,
 }
 
 impl Batch {
@@ -67,9 +70,9 @@ impl Batch {
     pub fn seed(&self, uid: &str) -> u128 {
         use std::hash::{Hash, Hasher};
         let mut a = std::collections::hash_map::DefaultHasher::new();
-        (uid, self.first, 1u8).hash(&mut a);
+        (uid, self.first, self.salt, 1u8).hash(&mut a);
         let mut b = std::collections::hash_map::DefaultHasher::new();
-        (uid, self.first, 2u8).hash(&mut b);
+        (uid, self.first, self.salt, 2u8).hash(&mut b);
         ((a.finish() as u128) << 64) | b.finish() as u128
     }
 
@@ -210,9 +213,10 @@ async fn next_batch(
             let due_at = oldest.map_or(now, |t| t + interval_ms);
             if buffer.pending_bytes() >= size || now >= due_at {
                 let b = buffer.clone();
-                let batch = tokio::task::spawn_blocking(move || read_batch(&b, delivered, size))
-                    .await
-                    .map_err(|e| FirehoseError::Internal(e.to_string()))??;
+                let batch =
+                    tokio::task::spawn_blocking(move || read_batch(&b, delivered, size, u64::MAX))
+                        .await
+                        .map_err(|e| FirehoseError::Internal(e.to_string()))??;
                 if !batch.records.is_empty() {
                     return Ok(Some(batch));
                 }
@@ -229,12 +233,18 @@ async fn next_batch(
     }
 }
 
-/// Records from `from` up to about `size` bytes of data (at least one).
-fn read_batch(buffer: &super::Buffer, from: u64, size: u64) -> Result<Batch, FirehoseError> {
+/// Records from `from` up to about `size` bytes of data (at least one),
+/// before offset `limit`.
+pub(crate) fn read_batch(
+    buffer: &super::Buffer,
+    from: u64,
+    size: u64,
+    limit: u64,
+) -> Result<Batch, FirehoseError> {
     let mut records: Vec<StoredRecord> = Vec::new();
     let mut bytes = 0u64;
     let mut at = from;
-    let end = buffer.end_offset();
+    let end = buffer.end_offset().min(limit);
     while at < end && bytes < size {
         let chunk = buffer.read(at, 10_000, (size - bytes).min(16 << 20) as usize)?;
         let Some(last) = chunk.last() else { break };
@@ -247,6 +257,7 @@ fn read_batch(buffer: &super::Buffer, from: u64, size: u64) -> Result<Batch, Fir
                     end: at,
                     records,
                     bytes,
+                    salt: 0,
                 });
             }
             bytes += r.value.len() as u64;
@@ -258,6 +269,7 @@ fn read_batch(buffer: &super::Buffer, from: u64, size: u64) -> Result<Batch, Fir
         end: at,
         records,
         bytes,
+        salt: 0,
     })
 }
 
@@ -321,7 +333,7 @@ impl Firehose {
     /// write (or POST), back up, and write what failed to the error output.
     /// `Err` means "try the whole batch again": every write is idempotent
     /// (object names derive from the batch), so a retry overwrites.
-    async fn deliver(
+    pub(crate) async fn deliver(
         &self,
         live: &Arc<Live>,
         meta: &DeliveryStreamMeta,

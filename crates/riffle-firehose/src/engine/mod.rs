@@ -12,11 +12,13 @@ mod buffer;
 mod control;
 mod data;
 mod deliver;
+mod replay;
 mod sources;
 
 pub use buffer::Buffer;
 pub use data::PutOutcome;
 pub use deliver::DeliverySettings;
+pub use replay::{Redelivery, RedeliveryStatus};
 pub use sources::{SourceSupport, CHECKPOINT_TABLE};
 
 use crate::meta::{DeliveryStreamMeta, Status};
@@ -86,6 +88,8 @@ pub(crate) struct Live {
     pub(crate) source: Mutex<Option<crate::source::SourceHandle>>,
     /// The destination objects of one configuration version.
     pub(crate) plan: Mutex<Option<(u64, Arc<deliver::Plan>)>>,
+    /// The last (or running) redelivery.
+    pub(crate) redelivery: Mutex<Option<Arc<replay::Redelivery>>>,
 }
 
 impl Live {
@@ -237,6 +241,7 @@ pub(crate) fn new_live(meta: Versioned<DeliveryStreamMeta>, buffer: Buffer) -> L
         metrics: Arc::new(crate::metrics::StreamMetrics::default()),
         source: Mutex::new(None),
         plan: Mutex::new(None),
+        redelivery: Mutex::new(None),
     }
 }
 

@@ -3,6 +3,7 @@
 //! order). Requests are built into `riffle_model::firehose` types by the
 //! Firehose service at the edge.
 
+pub mod admin;
 mod pattern;
 pub mod schema;
 

@@ -4,7 +4,10 @@
 //! `riffle-firehose` engine, and maps domain errors to AWS's (`to_api_error`,
 //! the only place that happens for Firehose).
 
+mod admin;
 mod metrics;
+
+pub use admin::FirehoseAdminService;
 
 use crate::respond::Reply;
 use crate::security::{Access, RequestContext};
@@ -22,7 +25,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// CloudFormation type of a delivery stream, for the audit record.
-const RESOURCE_TYPE: &str = "AWS::KinesisFirehose::DeliveryStream";
+pub(crate) const RESOURCE_TYPE: &str = "AWS::KinesisFirehose::DeliveryStream";
 
 pub struct FirehoseService {
     engine: Arc<Firehose>,
