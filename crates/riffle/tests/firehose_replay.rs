@@ -2,6 +2,8 @@
 //! time range of them goes to the destination again, as objects of their
 //! own, through the real server and the real command.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use aws_sdk_firehose::primitives::Blob;
