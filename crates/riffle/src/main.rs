@@ -21,9 +21,10 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Riffle serves the Amazon Kinesis Data Streams API on the AWS wire protocol,
-/// so the AWS CLI and SDKs work unchanged with `--endpoint-url`. Records are
-/// kept in durable per-shard logs on local disk.
+/// Riffle serves the Amazon Kinesis Data Streams and Amazon Data Firehose APIs
+/// on the AWS wire protocol, so the AWS CLI and SDKs work unchanged with
+/// `--endpoint-url`. Records are kept in durable logs on local disk; Firehose
+/// delivers them to S3-compatible storage (or a local directory) and HTTP endpoints.
 ///
 /// Quick start:
 ///   riffle --data-dir ./riffle-data
@@ -172,6 +173,7 @@ async fn run(cfg: Config) -> Result<()> {
             )
         })?;
     drop(meta);
+    let firehose_streams = firehose.stream_count();
     let audit = if cfg.audit {
         let mut acfg = AuditConfig::new(data_dir.join("audit"), &account_id, &cfg.region);
         acfg.data_events = cfg.audit_data_events;
@@ -203,7 +205,7 @@ async fn run(cfg: Config) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "riffle {} - Amazon Kinesis Data Streams API",
+        "riffle {} - Amazon Kinesis Data Streams and Amazon Data Firehose APIs",
         env!("CARGO_PKG_VERSION")
     )?;
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -267,6 +269,21 @@ async fn run(cfg: Config) -> Result<()> {
         stats.shards,
         stats.disk_bytes,
         started.elapsed().as_millis()
+    )?;
+    writeln!(
+        out,
+        "  firehose     {} delivery streams; objects to {}",
+        firehose_streams,
+        match &cfg.s3_endpoint {
+            Some(e) => format!("the S3-compatible server at {e}"),
+            None => format!(
+                "{}/<bucket>/<key>",
+                cfg.s3_dir
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("s3"))
+                    .display()
+            ),
+        }
     )?;
     writeln!(out, "  durability   {}", cfg.fsync.describe())?;
     writeln!(out, "  account      {} in {}", account_id, cfg.region)?;
