@@ -414,7 +414,7 @@ async fn endpoint(
     });
     if slow {
         // Longer than the server's --firehose-http-timeout-ms.
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        tokio::time::sleep(Duration::from_millis(3500)).await;
     }
     json_response(status, answer)
 }
@@ -535,7 +535,7 @@ fn assert_field_order(line: &str, keys: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_endpoint_contract_retries_and_failed_batches() {
     let (rec, base) = test_servers().await;
-    // Retry budget 2.5 s (first backoff ~310 ms), 800 ms per response.
+    // Retry budget 2.5 s (first backoff ~310 ms), 1.5 s per response (generous for a loaded machine).
     let server = TestServer::start_with(&[
         "--transition-delay-ms",
         "0",
@@ -543,7 +543,7 @@ async fn http_endpoint_contract_retries_and_failed_batches() {
         "--firehose-http-retry-ms",
         "2500",
         "--firehose-http-timeout-ms",
-        "800",
+        "1500",
         "--firehose-retry-ms",
         "100",
     ]);
@@ -1047,6 +1047,12 @@ async fn kinesis_source_across_split_shard_keeps_key_order() {
         if seen.insert(*n) {
             first.push((*n, key.clone()));
         }
+    }
+    if got.len() > first.len() {
+        eprintln!(
+            "{} records delivered more than once (allowed: at least once)",
+            got.len() - first.len()
+        );
     }
     let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (n, key) in &first {
