@@ -291,6 +291,14 @@ pub struct ServeArgs {
         hide = true
     )]
     pub firehose_http_retry_ms: Option<u64>,
+    /// Firehose (tests): how long an HTTP endpoint has to answer one request [default: 180000, AWS's 3 min]
+    #[arg(
+        long,
+        env = "RIFFLE_FIREHOSE_HTTP_TIMEOUT_MS",
+        value_name = "MS",
+        hide = true
+    )]
+    pub firehose_http_timeout_ms: Option<u64>,
 }
 
 /// The account ARNs name when neither a flag nor an auth config says.
@@ -425,6 +433,7 @@ pub struct Config {
     /// `FUNCTION=TARGET` mappings: the config file's, then the flags'.
     pub functions: Vec<String>,
     pub firehose_http_retry_ms: Option<u64>,
+    pub firehose_http_timeout_ms: Option<u64>,
     pub segment_max_bytes: u64,
     pub segment_max_age_ms: i64,
     pub retention_check_ms: u64,
@@ -618,6 +627,7 @@ impl Config {
                 .chain(args.functions.iter().cloned())
                 .collect(),
             firehose_http_retry_ms: args.firehose_http_retry_ms,
+            firehose_http_timeout_ms: args.firehose_http_timeout_ms,
         })
     }
 

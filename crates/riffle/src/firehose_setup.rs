@@ -53,6 +53,10 @@ pub async fn open(
         http.retry.retry_duration = Some(Duration::from_millis(ms));
         http.retry.initial_backoff = Duration::from_millis((ms / 8).max(10));
     }
+    if let Some(ms) = cfg.firehose_http_timeout_ms {
+        // Tests: a slow endpoint times out in milliseconds instead of AWS's 3 minutes.
+        http.retry.response_timeout = Duration::from_millis(ms.max(1));
+    }
     let delivery = DeliverySettings {
         retry_initial: Duration::from_millis(cfg.firehose_retry_ms.max(1)),
         functions,

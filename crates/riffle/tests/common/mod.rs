@@ -2,6 +2,7 @@
 //! with its own temporary data directory, and builds real AWS clients for it.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod firehose;
 pub mod h2c;
 pub mod kinesis;
 
@@ -16,6 +17,8 @@ pub struct TestServer {
     data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
+    /// Environment variables for the server process (e.g. S3 credentials).
+    envs: Vec<(String, String)>,
 }
 
 impl TestServer {
@@ -39,6 +42,26 @@ impl TestServer {
             data_dir,
             _tmp: Some(tmp),
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            envs: Vec::new(),
+        };
+        s.spawn();
+        s
+    }
+
+    /// Like [`Self::start_with`], with extra environment variables for the server.
+    pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> TestServer {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut s = TestServer {
+            child: None,
+            addr: String::new(),
+            data_dir,
+            _tmp: Some(tmp),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.spawn();
         s
@@ -52,6 +75,7 @@ impl TestServer {
             data_dir: data_dir.to_path_buf(),
             _tmp: None,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            envs: Vec::new(),
         };
         s.spawn();
         s
@@ -66,6 +90,7 @@ impl TestServer {
             .arg(&self.data_dir)
             .args(&self.extra_args)
             .env("RIFFLE_LOG", "warn")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
