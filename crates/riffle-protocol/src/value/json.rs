@@ -166,11 +166,11 @@ impl<'a> Parser<'a> {
         let end = start + n;
         if b[end] == b'"' {
             // No escape: borrowed, as serde_json borrows it, once it has no
-            // control character and is UTF-8 (both checks vectorise).
+            // control character and is UTF-8. Both checks vectorise; a minimum
+            // reduction (pminub) costs half the instructions of `any(x < 0x20)`.
             self.i = end + 1;
             let text = &b[start..end];
-            let controls = text.iter().fold(false, |c, &x| c | (x < 0x20));
-            if controls {
+            if text.iter().fold(u8::MAX, |m, &x| m.min(x)) < 0x20 {
                 return None;
             }
             return simdutf8::basic::from_utf8(text).ok().map(Cow::Borrowed);
