@@ -466,6 +466,11 @@ mod tests {
         fn agrees_with_serde_json_on_arbitrary_bytes(body in proptest::collection::vec(any::<u8>(), 0..64)) {
             check(&body)?;
         }
+    }
+
+    proptest! {
+        // Up to 200 KB a case, parsed twice in a debug build: fewer cases.
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
         fn agrees_with_serde_json_on_huge_strings_with_one_odd_byte(
