@@ -1,6 +1,6 @@
-//! The generic value tree a request body is decoded into once, by our JSON
-//! parser (equivalent to serde_json through the visitor here, see `json.rs`)
-//! or ciborium (CBOR), through the same visitor code.
+//! The generic value tree a request body is decoded into once: JSON by our
+//! parser in `json.rs` (tested to build exactly what serde_json builds through
+//! the visitor below), CBOR by ciborium through that visitor.
 //!
 //! * JSON strings without escapes are borrowed from the body (`Cow::Borrowed`),
 //!   so a base64 `Data` member is never copied before it is decoded.
