@@ -1,5 +1,6 @@
-//! The generic value tree a request body is decoded into once, by serde_json
-//! (JSON) or ciborium (CBOR), through the same visitor code.
+//! The generic value tree a request body is decoded into once: JSON by our
+//! parser in `json.rs` (tested to build exactly what serde_json builds through
+//! the visitor below), CBOR by ciborium through that visitor.
 //!
 //! * JSON strings without escapes are borrowed from the body (`Cow::Borrowed`),
 //!   so a base64 `Data` member is never copied before it is decoded.
@@ -68,8 +69,19 @@ fn spend<E: de::Error>() -> Result<(), E> {
     })
 }
 
-/// Parses a JSON body; strings without escapes borrow from `body`.
+mod json;
+
+/// Parses a JSON body; strings without escapes borrow from `body`. The same
+/// tree, and the same refusals, as serde_json through [`Value`]'s
+/// `Deserialize` (see `json.rs` for why it is not serde_json itself).
 pub fn parse_json(body: &[u8]) -> Option<Value<'_>> {
+    json::parse(body)
+}
+
+/// [`parse_json`] as serde_json does it: the reference the fast parser is
+/// tested against.
+#[cfg(test)]
+fn parse_json_serde(body: &[u8]) -> Option<Value<'_>> {
     with_budget(body.len(), || serde_json::from_slice(body).ok())
 }
 
