@@ -319,11 +319,13 @@ impl Firehose {
                 let bucket = c.bucket_arn.trim_start_matches("arn:aws:s3:::").to_string();
                 let key =
                     temporary_key(&meta.name, meta.version_id, batch.first_arrival_ms(), seed);
-                let body: Vec<u8> = batch
-                    .records
-                    .iter()
-                    .flat_map(|r| r.value.iter().copied())
-                    .collect();
+                // One allocation and a memcpy per record: a byte-wise
+                // `flat_map().collect()` here was a third of the server's
+                // instructions under Direct PUT load.
+                let mut body = Vec::with_capacity(batch.bytes as usize);
+                for r in &batch.records {
+                    body.extend_from_slice(&r.value);
+                }
                 self.objects.put(&bucket, &key, Bytes::from(body)).await
             }
             _ => Err(FirehoseError::Internal("destination not built yet".into())),
