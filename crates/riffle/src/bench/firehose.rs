@@ -59,7 +59,13 @@ pub struct FirehoseArgs {
 fn payload_b64(record_bytes: usize) -> String {
     let n = record_bytes.saturating_sub(HEADER_BYTES);
     let filler: Vec<u8> = (0..n)
-        .map(|i| if i + 1 == n { b'\n' } else { b'a' + (i % 26) as u8 })
+        .map(|i| {
+            if i + 1 == n {
+                b'\n'
+            } else {
+                b'a' + (i % 26) as u8
+            }
+        })
         .collect();
     base64::engine::general_purpose::STANDARD.encode(filler)
 }
@@ -292,7 +298,10 @@ impl Bucket {
                         &Bucket::s3_url(endpoint, bucket, ""),
                         &params,
                     )?;
-                    let resp = s3_req(client.get(url)).send().await.context("ListObjectsV2")?;
+                    let resp = s3_req(client.get(url))
+                        .send()
+                        .await
+                        .context("ListObjectsV2")?;
                     let status = resp.status().as_u16();
                     let text = resp.text().await.context("ListObjectsV2 body")?;
                     if status != 200 {
@@ -463,18 +472,31 @@ fn start_after(name: &str, version: &str, secs_ago: i64) -> String {
     )
 }
 
-/// Lists the bucket every `poll` until told to stop; a failed listing is
-/// counted and retried.
-async fn watch(
+/// What the watcher task needs.
+struct Watcher {
     bucket: Bucket,
     name: String,
     version: String,
     poll: Duration,
     base: Instant,
     record_bytes: u64,
-    c: Arc<Counters>,
+    counters: Arc<Counters>,
     stop: Arc<std::sync::atomic::AtomicBool>,
-) -> Stamps {
+}
+
+/// Lists the bucket every `poll` until told to stop, then once more in
+/// full; a failed listing is counted and retried.
+async fn watch(w: Watcher) -> Stamps {
+    let Watcher {
+        bucket,
+        name,
+        version,
+        poll,
+        base,
+        record_bytes,
+        counters: c,
+        stop,
+    } = w;
     let mut stamps = Stamps::default();
     let mut tick = tokio::time::interval(poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -539,6 +561,10 @@ struct Report {
     /// the record's object complete (late by at most `poll_ms`).
     put_to_object_latency_ms: LatencyMs,
     poll_ms: u64,
+    /// This load generator's own CPU seconds over the same span as
+    /// `write.server` (it shares the machine with the server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_cpu_seconds: Option<f64>,
     verify: Verify,
 }
 
@@ -583,11 +609,10 @@ async fn run(args: BenchArgs) -> Result<Report> {
             },
             ep.clone(),
         ),
-        (None, Some(dir)) => (
-            Bucket::Dir(dir.join(&f.bucket)),
-            dir.display().to_string(),
-        ),
-        (None, None) => bail!("firehose needs --s3-dir DIR or --s3-endpoint URL to read objects back"),
+        (None, Some(dir)) => (Bucket::Dir(dir.join(&f.bucket)), dir.display().to_string()),
+        (None, None) => {
+            bail!("firehose needs --s3-dir DIR or --s3-endpoint URL to read objects back")
+        }
     };
     bucket.create().await?;
     if !args.no_create {
@@ -620,18 +645,20 @@ async fn run(args: BenchArgs) -> Result<Report> {
         peak_rss.clone(),
     ));
     let watch_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = tokio::spawn(watch(
-        bucket.clone(),
-        name.clone(),
+    let watcher = tokio::spawn(watch(Watcher {
+        bucket: bucket.clone(),
+        name: name.clone(),
         version,
-        Duration::from_millis(f.poll_ms.max(1)),
+        poll: Duration::from_millis(f.poll_ms.max(1)),
         base,
-        args.record_bytes as u64,
-        counters.clone(),
-        watch_stop.clone(),
-    ));
+        record_bytes: args.record_bytes as u64,
+        counters: counters.clone(),
+        stop: watch_stop.clone(),
+    }));
 
     let server_watch = ServerWatch::start(probe, &peak_rss);
+    let me = Probe(std::process::id());
+    let client_cpu0 = me.cpu_seconds();
     let started = Instant::now();
     let started_ns = base.elapsed().as_nanos() as u64;
     let duration = args
@@ -700,8 +727,10 @@ async fn run(args: BenchArgs) -> Result<Report> {
     while counters.read_bytes.load(Ordering::Relaxed) < want && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let server: Option<ServerPhase> =
-        server_watch.map(|w| w.finish(write.records, write.bytes));
+    let server: Option<ServerPhase> = server_watch.map(|w| w.finish(write.records, write.bytes));
+    let client_cpu_seconds = client_cpu0
+        .zip(me.cpu_seconds())
+        .map(|(a, b)| ((b - a) * 100.0).round() / 100.0);
     watch_stop.store(true, Ordering::Relaxed);
     let stamps = watcher.await.context("watcher panicked")?;
     progress.abort();
@@ -738,10 +767,7 @@ async fn run(args: BenchArgs) -> Result<Report> {
     }
     if args.delete {
         if let Err(e) = fh
-            .control(
-                "DeleteDeliveryStream",
-                &json!({"DeliveryStreamName": name}),
-            )
+            .control("DeleteDeliveryStream", &json!({"DeliveryStreamName": name}))
             .await
         {
             eprintln!("riffle bench: could not delete {name}: {e:#}");
@@ -763,6 +789,7 @@ async fn run(args: BenchArgs) -> Result<Report> {
         delivered,
         put_to_object_latency_ms: delivery.latency.summary_ms(),
         poll_ms: f.poll_ms,
+        client_cpu_seconds,
         verify,
     })
 }
@@ -931,6 +958,9 @@ fn render(r: &Report) -> String {
             sv.cpu_seconds, sv.cpu_s_per_gb, sv.cpu_s_per_million_records, sv.rss_mb_after, sv.rss_mb_peak
         );
     }
+    if let Some(c) = r.client_cpu_seconds {
+        s += &format!("client (this load generator): {c} CPU s\n");
+    }
     let v = &r.verify;
     s += &format!(
         "verify: {} expected, {} read, {} lost, {} duplicated, {} unacknowledged, {} malformed\n",
@@ -1023,9 +1053,18 @@ mod tests {
         let mut s = Stamps::default();
         s.observe(vec![("a".into(), 10), ("b".into(), 5)], 100);
         s.observe(vec![("a".into(), 10), ("b".into(), 8)], 200);
-        s.observe(vec![("a".into(), 10), ("b".into(), 8), ("c".into(), 1)], 300);
+        s.observe(
+            vec![("a".into(), 10), ("b".into(), 8), ("c".into(), 1)],
+            300,
+        );
         assert_eq!(s.objects["a"].stamp_ns, 100);
-        assert_eq!(s.objects["b"], ObjectSeen { size: 8, stamp_ns: 200 });
+        assert_eq!(
+            s.objects["b"],
+            ObjectSeen {
+                size: 8,
+                stamp_ns: 200
+            }
+        );
         assert_eq!(s.objects["c"].stamp_ns, 300);
         assert_eq!((s.bytes, s.grew), (19, 1));
     }
@@ -1040,12 +1079,16 @@ mod tests {
         assert_eq!(
             p.objects,
             vec![
-                ("2026/01/01/00/s-1-2026-01-01-00-00-00-a&b".to_string(), 2048),
+                (
+                    "2026/01/01/00/s-1-2026-01-01-00-00-00-a&b".to_string(),
+                    2048
+                ),
                 ("k2".to_string(), 0)
             ]
         );
         assert_eq!(p.next.as_deref(), Some("tok"));
-        let done = parse_list("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+        let done =
+            parse_list("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
         assert!(done.objects.is_empty() && done.next.is_none());
     }
 
