@@ -1,5 +1,6 @@
 //! `riffle bench`: an end-to-end load generator for any Kinesis endpoint.
 
+mod firehose;
 mod stats;
 mod wire;
 
@@ -30,12 +31,16 @@ use wire::{json_str, GetRecordsOut, PutRecordsOut, SubscribeEventOut, Wire};
 ///   subscribe     --consumers enhanced fan-out consumers SubscribeToShard every
 ///                 shard while producers write; reports put-to-push latency and
 ///                 verifies every consumer got every record
+///   firehose      PutRecordBatch into a new Direct PUT delivery stream (ExtendedS3),
+///                 then reads the objects back (--s3-dir or --s3-endpoint): accepted
+///                 and delivered throughput, put-to-object latency, exactly-once check
 ///
 /// Examples:
 ///   riffle bench put-records --record-bytes 100 --batch 500 --duration 10
 ///   riffle bench get-records --record-bytes 10240 --batch 100 --records 200000 --json
 ///   riffle bench subscribe --shards 1 --batch 1 --rate 1000 --duration 10
 ///   riffle bench subscribe --shards 1 --consumers 20 --record-bytes 1000 --batch 10 --rate 1000
+///   riffle bench firehose --record-bytes 1024 --batch 500 --s3-dir riffle-data/s3
 ///
 /// A progress line goes to stderr once a second; the report to stdout (text, or
 /// JSON with --json). With --server-pid (Linux) the report adds the server's CPU
@@ -132,6 +137,8 @@ pub struct BenchArgs {
     /// Seed for partition-key choice.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    #[command(flatten)]
+    pub firehose: firehose::FirehoseArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -141,6 +148,7 @@ pub enum Mode {
     PutRecord,
     GetRecords,
     Subscribe,
+    Firehose,
 }
 
 /// Live counters shared by every task and the progress line.
@@ -295,6 +303,9 @@ pub fn main(args: BenchArgs) -> Result<()> {
     }
     if args.producers == 0 {
         bail!("--producers must be at least 1");
+    }
+    if args.mode == Mode::Firehose {
+        return firehose::main(args);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -457,7 +468,7 @@ async fn run(args: BenchArgs) -> Result<Report> {
     let mut push_latency = None;
     let mut verify = None;
     match args.mode {
-        Mode::PutRecords | Mode::PutRecord => {
+        Mode::PutRecords | Mode::PutRecord | Mode::Firehose => {
             write.server = watch.map(|w| w.finish(write.records, write.bytes));
         }
         Mode::GetRecords => {

@@ -123,5 +123,26 @@ async fn append(live: &Arc<Live>, now_ms: i64, records: Vec<Bytes>) -> Result<u6
 
 /// An opaque, unique record id: the stream's uid and the record's buffer offset.
 pub fn record_id(uid: &str, offset: u64) -> String {
-    format!("{uid}{offset:016x}")
+    // Hex digits pushed by hand: `format!("{uid}{offset:016x}")` was 8% of
+    // the server's instructions under PutRecordBatch load (one id per record).
+    let mut id = String::with_capacity(uid.len() + 16);
+    id.push_str(uid);
+    for shift in (0..16).rev() {
+        let nibble = ((offset >> (shift * 4)) & 0xf) as u32;
+        id.push(char::from_digit(nibble, 16).unwrap_or('0'));
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn record_ids_are_the_uid_then_16_lowercase_hex_digits() {
+        for offset in [0, 1, 0xabc, 0x0123_4567_89ab_cdef, u64::MAX] {
+            assert_eq!(
+                super::record_id("uid-", offset),
+                format!("uid-{offset:016x}")
+            );
+        }
+    }
 }
