@@ -50,7 +50,11 @@ pub(crate) struct Batch {
     /// Buffer offsets `[first, end)`.
     pub first: u64,
     pub end: u64,
+    /// The records' offsets, arrival times and keys; their values are moved
+    /// into `data` (no copy).
     pub records: Vec<StoredRecord>,
+    /// The records' data, in order.
+    data: Vec<Bytes>,
     /// Data bytes in the batch.
     pub bytes: u64,
     /// 0 for normal delivery; a redelivery's own value, so that its objects
@@ -76,11 +80,24 @@ impl Batch {
         ((a.finish() as u128) << 64) | b.finish() as u128
     }
 
+    /// The records' data (reference-counted, not copied).
     pub fn data(&self) -> Vec<Bytes> {
-        self.records
-            .iter()
-            .map(|r| Bytes::copy_from_slice(&r.value))
-            .collect()
+        self.data.clone()
+    }
+
+    fn new(first: u64, end: u64, mut records: Vec<StoredRecord>, bytes: u64) -> Batch {
+        let data = records
+            .iter_mut()
+            .map(|r| Bytes::from(std::mem::take(&mut r.value)))
+            .collect();
+        Batch {
+            first,
+            end,
+            records,
+            data,
+            bytes,
+            salt: 0,
+        }
     }
 }
 
@@ -252,25 +269,13 @@ pub(crate) fn read_batch(
         for r in chunk {
             if bytes > 0 && bytes + r.value.len() as u64 > size {
                 at = r.offset;
-                return Ok(Batch {
-                    first: from,
-                    end: at,
-                    records,
-                    bytes,
-                    salt: 0,
-                });
+                return Ok(Batch::new(from, at, records, bytes));
             }
             bytes += r.value.len() as u64;
             records.push(r);
         }
     }
-    Ok(Batch {
-        first: from,
-        end: at,
-        records,
-        bytes,
-        salt: 0,
-    })
+    Ok(Batch::new(from, at, records, bytes))
 }
 
 /// Sleeps; true if the task was stopped meanwhile.
