@@ -18,6 +18,9 @@ pub struct Buffer {
     delivered: AtomicU64,
     /// Bytes of record data appended and not yet delivered (the cap's measure).
     pending_bytes: AtomicU64,
+    /// The end of the batch that was in flight at the last stop (0: none):
+    /// the next batch is exactly `[delivered, resume_end)`.
+    resume_end: AtomicU64,
     /// Woken after each durable append.
     pub(crate) appended: Notify,
 }
@@ -43,6 +46,7 @@ impl Buffer {
             dir: dir.to_path_buf(),
             delivered: AtomicU64::new(delivered),
             pending_bytes: AtomicU64::new(pending),
+            resume_end: AtomicU64::new(0),
             appended: Notify::new(),
         })
     }
@@ -87,6 +91,19 @@ impl Buffer {
 
     pub fn pending_bytes(&self) -> u64 {
         self.pending_bytes.load(Ordering::Acquire)
+    }
+
+    /// Makes the next batch end at `end` (the stored in-flight batch).
+    pub(crate) fn resume_batch(&self, end: u64) {
+        self.resume_end.store(end, Ordering::Release);
+    }
+
+    /// The in-flight batch's end to deliver again, once; `None` when there
+    /// is none or it is not past what is delivered.
+    pub(crate) fn take_resume(&self) -> Option<u64> {
+        let end = self.resume_end.swap(0, Ordering::AcqRel);
+        let end = end.min(self.log.end_offset());
+        (end > self.delivered()).then_some(end)
     }
 
     /// Marks `[delivered, end)` delivered, `bytes` of data in it.

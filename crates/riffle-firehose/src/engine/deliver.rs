@@ -142,6 +142,13 @@ async fn run(fh: Weak<Firehose>, live: Arc<Live>, mut stop: watch::Receiver<bool
                 continue;
             }
         };
+        // The batch's extent is stored before anything is written, so that a
+        // crash repeats this very batch (see `Progress::in_flight_end`).
+        if let Some(f) = fh.upgrade() {
+            if let Err(e) = f.mark_in_flight(&live, &batch).await {
+                tracing::error!(error = %e, "firehose: storing the in-flight batch failed");
+            }
+        }
         let mut delay = None;
         loop {
             let Some(fh) = fh.upgrade() else { return };
@@ -197,6 +204,18 @@ async fn next_batch(
         let (size, interval_ms) = hints(&live.snapshot().destination);
         let buffer = live.buffer.clone();
         let delivered = buffer.delivered();
+        // The batch in flight when the server stopped goes again, as it was
+        // (it was due then, so the hints are not consulted).
+        if let Some(end) = buffer.take_resume() {
+            let b = buffer.clone();
+            let batch =
+                tokio::task::spawn_blocking(move || read_batch(&b, delivered, u64::MAX, end))
+                    .await
+                    .map_err(|e| FirehoseError::Internal(e.to_string()))??;
+            if !batch.records.is_empty() {
+                return Ok(Some(batch));
+            }
+        }
         let wait = if buffer.end_offset() > delivered {
             let oldest = {
                 let b = buffer.clone();
@@ -210,9 +229,10 @@ async fn next_batch(
             let due_at = oldest.map_or(now, |t| t + interval_ms);
             if buffer.pending_bytes() >= size || now >= due_at {
                 let b = buffer.clone();
-                let batch = tokio::task::spawn_blocking(move || read_batch(&b, delivered, size))
-                    .await
-                    .map_err(|e| FirehoseError::Internal(e.to_string()))??;
+                let batch =
+                    tokio::task::spawn_blocking(move || read_batch(&b, delivered, size, u64::MAX))
+                        .await
+                        .map_err(|e| FirehoseError::Internal(e.to_string()))??;
                 if !batch.records.is_empty() {
                     return Ok(Some(batch));
                 }
@@ -229,18 +249,24 @@ async fn next_batch(
     }
 }
 
-/// Records from `from` up to about `size` bytes of data (at least one).
-fn read_batch(buffer: &super::Buffer, from: u64, size: u64) -> Result<Batch, FirehoseError> {
+/// Records from `from` up to about `size` bytes of data (at least one),
+/// and before offset `limit`.
+fn read_batch(
+    buffer: &super::Buffer,
+    from: u64,
+    size: u64,
+    limit: u64,
+) -> Result<Batch, FirehoseError> {
     let mut records: Vec<StoredRecord> = Vec::new();
     let mut bytes = 0u64;
     let mut at = from;
-    let end = buffer.end_offset();
+    let end = buffer.end_offset().min(limit);
     while at < end && bytes < size {
         let chunk = buffer.read(at, 10_000, (size - bytes).min(16 << 20) as usize)?;
         let Some(last) = chunk.last() else { break };
         at = last.offset + 1;
         for r in chunk {
-            if bytes > 0 && bytes + r.value.len() as u64 > size {
+            if r.offset >= end || (bytes > 0 && bytes + r.value.len() as u64 > size) {
                 at = r.offset;
                 return Ok(Batch {
                     first: from,
@@ -277,11 +303,27 @@ impl Firehose {
         let doc = Progress {
             uid: meta.uid.clone(),
             delivered: batch.end,
+            in_flight_end: None,
         };
         tokio::task::spawn_blocking(move || progress.put(&meta.name, &doc))
             .await
             .map_err(|e| FirehoseError::Internal(e.to_string()))??;
         live.buffer.mark_delivered(batch.end, batch.bytes);
+        Ok(())
+    }
+
+    /// Stores that `batch` is being delivered (one metadata write per batch).
+    async fn mark_in_flight(&self, live: &Arc<Live>, batch: &Batch) -> Result<(), FirehoseError> {
+        let progress = self.progress.clone();
+        let meta = live.snapshot();
+        let doc = Progress {
+            uid: meta.uid.clone(),
+            delivered: batch.first,
+            in_flight_end: Some(batch.end),
+        };
+        tokio::task::spawn_blocking(move || progress.put(&meta.name, &doc))
+            .await
+            .map_err(|e| FirehoseError::Internal(e.to_string()))??;
         Ok(())
     }
 
