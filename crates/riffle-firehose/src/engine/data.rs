@@ -39,9 +39,10 @@ impl Firehose {
             return Err(self.not_found(name));
         }
         if meta.delivery_stream_type != "DirectPut" {
-            return Err(FirehoseError::InvalidArgument(format!(
+            return Err(FirehoseError::InvalidArgument(
                 "This operation is not permitted on KinesisStreamAsSource delivery stream type."
-            )));
+                    .to_string(),
+            ));
         }
         let m = &live.metrics;
         StreamMetrics::add(&m.incoming_put_requests, 1);
