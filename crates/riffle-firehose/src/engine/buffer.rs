@@ -146,3 +146,28 @@ impl Buffer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The stored in-flight end is handed out once, clamped to what the log
+    /// holds, and never when it is not past the delivered offset.
+    #[test]
+    fn the_in_flight_end_resumes_once_and_within_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Buffer::open(dir.path(), LogConfig::default(), 0).unwrap();
+        let recs: Vec<(&[u8], &[u8])> = vec![(b"", b"abc"); 10];
+        assert_eq!(b.append(1, &recs).unwrap(), 0);
+        assert_eq!(b.take_resume(), None);
+        b.resume_batch(4);
+        assert_eq!(b.take_resume(), Some(4));
+        assert_eq!(b.take_resume(), None, "once only");
+        b.resume_batch(25);
+        assert_eq!(b.take_resume(), Some(10), "clamped to the log's end");
+        b.mark_delivered(6, 18);
+        b.resume_batch(6);
+        assert_eq!(b.take_resume(), None, "already delivered");
+    }
+}
