@@ -9,11 +9,14 @@
 //!   overwrites the object of the same name instead of adding a second one;
 //! - every object is whole (complete records, nothing but records sent).
 //!
-//! Two ways to crash: with the destination down the whole time (moto is
-//! started only after the restart), and in the middle of a delivery (a
-//! proxy in front of moto withholds the answer to an object PUT that moto
-//! has completed, then the server is killed: the object exists but the
-//! server never learnt it was delivered).
+//! Four crashes, against S3 and against an HTTP endpoint the test serves:
+//! with the destination down the whole time (moto is started, the endpoint
+//! bound, only after the restart), and in the middle of a delivery (a proxy
+//! in front of moto withholds the answer to an object PUT that moto has
+//! completed, the endpoint holds a request unanswered; then the server is
+//! killed, so the destination has the batch but the server never learnt
+//! it was delivered). The batch is then delivered again exactly as it was:
+//! the same object key and bytes, the same request id and records.
 //!
 //! Run with `cargo test -p riffle --test firehose_crash -- --nocapture` to see
 //! the figures; `FIREHOSE_CRASH_SEED=N` repeats a run's kill timing.
