@@ -18,6 +18,9 @@ pub struct Buffer {
     delivered: AtomicU64,
     /// Bytes of record data appended and not yet delivered (the cap's measure).
     pending_bytes: AtomicU64,
+    /// The end of the batch that was in flight at the last stop (0: none):
+    /// the next batch is exactly `[delivered, resume_end)`.
+    resume_end: AtomicU64,
     /// Woken after each durable append.
     pub(crate) appended: Notify,
 }
@@ -43,6 +46,7 @@ impl Buffer {
             dir: dir.to_path_buf(),
             delivered: AtomicU64::new(delivered),
             pending_bytes: AtomicU64::new(pending),
+            resume_end: AtomicU64::new(0),
             appended: Notify::new(),
         })
     }
@@ -89,6 +93,19 @@ impl Buffer {
         self.pending_bytes.load(Ordering::Acquire)
     }
 
+    /// Makes the next batch end at `end` (the stored in-flight batch).
+    pub(crate) fn resume_batch(&self, end: u64) {
+        self.resume_end.store(end, Ordering::Release);
+    }
+
+    /// The in-flight batch's end to deliver again, once; `None` when there
+    /// is none or it is not past what is delivered.
+    pub(crate) fn take_resume(&self) -> Option<u64> {
+        let end = self.resume_end.swap(0, Ordering::AcqRel);
+        let end = end.min(self.log.end_offset());
+        (end > self.delivered()).then_some(end)
+    }
+
     /// Marks `[delivered, end)` delivered, `bytes` of data in it.
     pub(crate) fn mark_delivered(&self, end: u64, bytes: u64) {
         self.delivered.fetch_max(end, Ordering::AcqRel);
@@ -127,5 +144,30 @@ impl Buffer {
             riffle_log::LogHealth::Healthy => Ok(()),
             other => Err(format!("{other:?}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The stored in-flight end is handed out once, clamped to what the log
+    /// holds, and never when it is not past the delivered offset.
+    #[test]
+    fn the_in_flight_end_resumes_once_and_within_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Buffer::open(dir.path(), LogConfig::default(), 0).unwrap();
+        let recs: Vec<(&[u8], &[u8])> = vec![(b"", b"abc"); 10];
+        assert_eq!(b.append(1, &recs).unwrap(), 0);
+        assert_eq!(b.take_resume(), None);
+        b.resume_batch(4);
+        assert_eq!(b.take_resume(), Some(4));
+        assert_eq!(b.take_resume(), None, "once only");
+        b.resume_batch(25);
+        assert_eq!(b.take_resume(), Some(10), "clamped to the log's end");
+        b.mark_delivered(6, 18);
+        b.resume_batch(6);
+        assert_eq!(b.take_resume(), None, "already delivered");
     }
 }

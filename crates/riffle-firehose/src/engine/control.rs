@@ -76,7 +76,7 @@ impl Firehose {
                 &meta.name,
                 &Progress {
                     uid: meta.uid.clone(),
-                    delivered: 0,
+                    ..Progress::default()
                 },
             )?;
             let buffer = Buffer::open(&buffer_dir(&this.cfg, &meta), this.cfg.log.clone(), 0)?;

@@ -72,12 +72,14 @@ impl Batch {
     /// request ids derive from it, so a repeated delivery overwrites or
     /// re-sends the same thing.
     pub fn seed(&self, uid: &str) -> u128 {
-        use std::hash::{Hash, Hasher};
-        let mut a = std::collections::hash_map::DefaultHasher::new();
-        (uid, self.first, self.salt, 1u8).hash(&mut a);
-        let mut b = std::collections::hash_map::DefaultHasher::new();
-        (uid, self.first, self.salt, 2u8).hash(&mut b);
-        ((a.finish() as u128) << 64) | b.finish() as u128
+        // MD5 (not std's DefaultHasher, which may change between Rust
+        // releases): the same batch must keep its name across an upgrade.
+        use md5::{Digest, Md5};
+        let mut h = Md5::new();
+        h.update(uid.as_bytes());
+        h.update(self.first.to_be_bytes());
+        h.update(self.salt.to_be_bytes());
+        u128::from_be_bytes(h.finalize().into())
     }
 
     /// The records' data (reference-counted, not copied).
@@ -162,6 +164,13 @@ async fn run(fh: Weak<Firehose>, live: Arc<Live>, mut stop: watch::Receiver<bool
                 continue;
             }
         };
+        // The batch's extent is stored before anything is written, so that a
+        // crash repeats this very batch (see `Progress::in_flight_end`).
+        if let Some(f) = fh.upgrade() {
+            if let Err(e) = f.mark_in_flight(&live, &batch).await {
+                tracing::error!(error = %e, "firehose: storing the in-flight batch failed");
+            }
+        }
         let mut delay = None;
         loop {
             let Some(fh) = fh.upgrade() else { return };
@@ -217,6 +226,18 @@ async fn next_batch(
         let (size, interval_ms) = hints(&live.snapshot().destination);
         let buffer = live.buffer.clone();
         let delivered = buffer.delivered();
+        // The batch in flight when the server stopped goes again, as it was
+        // (it was due then, so the hints are not consulted).
+        if let Some(end) = buffer.take_resume() {
+            let b = buffer.clone();
+            let batch =
+                tokio::task::spawn_blocking(move || read_batch(&b, delivered, u64::MAX, end))
+                    .await
+                    .map_err(|e| FirehoseError::Internal(e.to_string()))??;
+            if !batch.records.is_empty() {
+                return Ok(Some(batch));
+            }
+        }
         let wait = if buffer.end_offset() > delivered {
             let oldest = {
                 let b = buffer.clone();
@@ -267,7 +288,7 @@ pub(crate) fn read_batch(
         let Some(last) = chunk.last() else { break };
         at = last.offset + 1;
         for r in chunk {
-            if bytes > 0 && bytes + r.value.len() as u64 > size {
+            if r.offset >= end || (bytes > 0 && bytes + r.value.len() as u64 > size) {
                 at = r.offset;
                 return Ok(Batch::new(from, at, records, bytes));
             }
@@ -294,11 +315,27 @@ impl Firehose {
         let doc = Progress {
             uid: meta.uid.clone(),
             delivered: batch.end,
+            in_flight_end: None,
         };
         tokio::task::spawn_blocking(move || progress.put(&meta.name, &doc))
             .await
             .map_err(|e| FirehoseError::Internal(e.to_string()))??;
         live.buffer.mark_delivered(batch.end, batch.bytes);
+        Ok(())
+    }
+
+    /// Stores that `batch` is being delivered (one metadata write per batch).
+    async fn mark_in_flight(&self, live: &Arc<Live>, batch: &Batch) -> Result<(), FirehoseError> {
+        let progress = self.progress.clone();
+        let meta = live.snapshot();
+        let doc = Progress {
+            uid: meta.uid.clone(),
+            delivered: batch.first,
+            in_flight_end: Some(batch.end),
+        };
+        tokio::task::spawn_blocking(move || progress.put(&meta.name, &doc))
+            .await
+            .map_err(|e| FirehoseError::Internal(e.to_string()))??;
         Ok(())
     }
 

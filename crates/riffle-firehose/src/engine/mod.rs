@@ -73,6 +73,13 @@ pub struct Progress {
     pub uid: String,
     /// Records before this buffer offset are delivered.
     pub delivered: u64,
+    /// The end of the batch `[delivered, in_flight_end)` being delivered
+    /// when this was stored. After a crash exactly that batch is delivered
+    /// again, not one that grew meanwhile: an HTTP request id then always
+    /// carries the same records (a receiver may drop a repeated id), and a
+    /// rewritten object holds the same bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_end: Option<u64>,
 }
 
 /// A delivery stream that exists (any status) with its open buffer.
@@ -122,11 +129,14 @@ impl Firehose {
         std::fs::create_dir_all(&cfg.dir).map_err(riffle_log::LogError::Io)?;
         let mut streams = BTreeMap::new();
         for (name, doc) in store.list("")? {
-            let delivered = match progress.get(&name)? {
-                Some(p) if p.doc.uid == doc.doc.uid => p.doc.delivered,
-                _ => 0,
+            let (delivered, in_flight_end) = match progress.get(&name)? {
+                Some(p) if p.doc.uid == doc.doc.uid => (p.doc.delivered, p.doc.in_flight_end),
+                _ => (0, None),
             };
             let buffer = Buffer::open(&buffer_dir(&cfg, &doc.doc), cfg.log.clone(), delivered)?;
+            if let Some(end) = in_flight_end {
+                buffer.resume_batch(end);
+            }
             streams.insert(name.clone(), Arc::new(new_live(doc, buffer)));
         }
         let fh = Arc::new(Firehose {
