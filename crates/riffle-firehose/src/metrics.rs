@@ -28,4 +28,11 @@ impl StreamMetrics {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// BackupToS3.*: one backup object of `records` records, `bytes` bytes.
+    pub(crate) fn backed_up(&self, records: u64, bytes: u64) {
+        Self::add(&self.backup_records, records);
+        Self::add(&self.backup_bytes, bytes);
+        Self::add(&self.backup_success, 1);
+    }
 }

@@ -132,45 +132,75 @@ impl AwsClient {
     }
 
     fn sign(&self, c: &Credentials, target: &str, date: &str, body: &[u8]) -> Result<String> {
-        use riffle_auth::sigv4::{canonicalize, sign, SignedRequest};
-        let day = &date[..8];
-        let token = c.session_token.as_deref();
-        let signed_headers = if token.is_some() {
-            "content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
-        } else {
-            "content-type;host;x-amz-date;x-amz-target"
-        };
-        let scope = format!(
-            "AWS4-HMAC-SHA256 Credential={}/{day}/{}/{}/aws4_request, SignedHeaders={signed_headers}, Signature=",
-            c.access_key_id, self.region, self.service
-        );
-        let provisional = format!("{scope}{}", "0".repeat(64));
-        let mut headers: Vec<(&str, &[u8])> = vec![
-            ("content-type", b"application/x-amz-json-1.1"),
-            ("host", self.host.as_bytes()),
-            ("x-amz-date", date.as_bytes()),
-        ];
-        if let Some(t) = token {
-            headers.push(("x-amz-security-token", t.as_bytes()));
-        }
-        headers.push(("x-amz-target", target.as_bytes()));
-        headers.push(("authorization", provisional.as_bytes()));
-        let req = SignedRequest {
-            method: "POST",
-            path: "/",
-            query: None,
-            headers: &headers,
+        authorization(
+            &Signing {
+                access_key_id: &c.access_key_id,
+                secret: &c.secret_access_key,
+                session_token: c.session_token.as_deref(),
+                region: &self.region,
+                service: &self.service,
+                host: &self.host,
+            },
+            target,
+            date,
             body,
-        };
-        let canonical = canonicalize(&req).map_err(|e| anyhow!("cannot sign: {}", e.message()))?;
-        let signature = sign(
-            &c.secret_access_key,
-            day,
-            &self.region,
-            &self.service,
-            &canonical.string_to_sign,
         )
-        .map_err(|e| anyhow!("cannot sign: {}", e.message()))?;
-        Ok(format!("{scope}{signature}"))
     }
+}
+
+/// Who signs, and for what: the pieces of a SigV4 scope and the `Host` header.
+pub struct Signing<'a> {
+    pub access_key_id: &'a str,
+    pub secret: &'a str,
+    pub session_token: Option<&'a str>,
+    pub region: &'a str,
+    /// The signing name, e.g. `kinesis` or `firehose`.
+    pub service: &'a str,
+    /// `host[:port]` as the client sends it.
+    pub host: &'a str,
+}
+
+/// The `Authorization` header of an AWS JSON-protocol POST (content type,
+/// host, date, token if any and target signed), in riffle-auth's canonical
+/// form, the same the server's verifier computes. `date` is `x-amz-date`.
+pub fn authorization(k: &Signing<'_>, target: &str, date: &str, body: &[u8]) -> Result<String> {
+    use riffle_auth::sigv4::{canonicalize, sign, SignedRequest};
+    let day = date.get(..8).unwrap_or(date);
+    let signed_headers = if k.session_token.is_some() {
+        "content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
+    } else {
+        "content-type;host;x-amz-date;x-amz-target"
+    };
+    let scope = format!(
+        "AWS4-HMAC-SHA256 Credential={}/{day}/{}/{}/aws4_request, SignedHeaders={signed_headers}, Signature=",
+        k.access_key_id, k.region, k.service
+    );
+    let provisional = format!("{scope}{}", "0".repeat(64));
+    let mut headers: Vec<(&str, &[u8])> = vec![
+        ("content-type", b"application/x-amz-json-1.1"),
+        ("host", k.host.as_bytes()),
+        ("x-amz-date", date.as_bytes()),
+    ];
+    if let Some(t) = k.session_token {
+        headers.push(("x-amz-security-token", t.as_bytes()));
+    }
+    headers.push(("x-amz-target", target.as_bytes()));
+    headers.push(("authorization", provisional.as_bytes()));
+    let req = SignedRequest {
+        method: "POST",
+        path: "/",
+        query: None,
+        headers: &headers,
+        body,
+    };
+    let canonical = canonicalize(&req).map_err(|e| anyhow!("cannot sign: {}", e.message()))?;
+    let signature = sign(
+        k.secret,
+        day,
+        k.region,
+        k.service,
+        &canonical.string_to_sign,
+    )
+    .map_err(|e| anyhow!("cannot sign: {}", e.message()))?;
+    Ok(format!("{scope}{signature}"))
 }

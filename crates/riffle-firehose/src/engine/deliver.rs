@@ -446,9 +446,7 @@ impl Firehose {
                     .map_err(s3_err)?
                     .is_some()
                 {
-                    StreamMetrics::add(&m.backup_records, raw.len() as u64);
-                    StreamMetrics::add(&m.backup_bytes, batch.bytes);
-                    StreamMetrics::add(&m.backup_success, 1);
+                    m.backed_up(raw.len() as u64, batch.bytes);
                 }
                 Ok(())
             }
@@ -498,9 +496,7 @@ impl Firehose {
                         .write(sub_seed(seed, "backup"), first_arrival, version, &raw)
                         .await
                         .map_err(s3_err)?;
-                    StreamMetrics::add(&m.backup_records, raw.len() as u64);
-                    StreamMetrics::add(&m.backup_bytes, batch.bytes);
-                    StreamMetrics::add(&m.backup_success, 1);
+                    m.backed_up(raw.len() as u64, batch.bytes);
                 }
                 if !failed_http.is_empty() {
                     self.set_failure(

@@ -31,38 +31,21 @@ struct Signer {
 impl Signer {
     /// `(x-amz-date, authorization)` for one request.
     fn sign(&self, target: &str, body: &[u8]) -> Result<(String, String)> {
-        use riffle_auth::sigv4::{canonicalize, sign, SignedRequest};
         let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-        let day = &date[..8];
-        let scope = format!(
-            "AWS4-HMAC-SHA256 Credential={}/{day}/{}/kinesis/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=",
-            self.access_key_id, self.region
-        );
-        let provisional = format!("{scope}{}", "0".repeat(64));
-        let headers: [(&str, &[u8]); 5] = [
-            ("content-type", b"application/x-amz-json-1.1"),
-            ("host", self.host.as_bytes()),
-            ("x-amz-date", date.as_bytes()),
-            ("x-amz-target", target.as_bytes()),
-            ("authorization", provisional.as_bytes()),
-        ];
-        let req = SignedRequest {
-            method: "POST",
-            path: "/",
-            query: None,
-            headers: &headers,
+        let authorization = crate::aws_call::authorization(
+            &crate::aws_call::Signing {
+                access_key_id: &self.access_key_id,
+                secret: &self.secret,
+                session_token: None,
+                region: &self.region,
+                service: "kinesis",
+                host: &self.host,
+            },
+            target,
+            &date,
             body,
-        };
-        let canonical = canonicalize(&req).map_err(|e| anyhow!("cannot sign: {}", e.message()))?;
-        let signature = sign(
-            &self.secret,
-            day,
-            &self.region,
-            "kinesis",
-            &canonical.string_to_sign,
-        )
-        .map_err(|e| anyhow!("cannot sign: {}", e.message()))?;
-        Ok((date, format!("{scope}{signature}")))
+        )?;
+        Ok((date, authorization))
     }
 }
 
