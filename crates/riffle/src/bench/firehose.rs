@@ -368,7 +368,20 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> std::io::Resul
         if ft.is_dir() {
             walk(root, &path, out)?;
         } else if ft.is_file() {
-            let size = entry.metadata()?.len();
+            // An object being written is a temporary file until it is
+            // renamed to its name (the local store's atomic put).
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".riffle-tmp-")
+            {
+                continue;
+            }
+            let size = match entry.metadata() {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             if let Ok(rel) = path.strip_prefix(root) {
                 out.push((rel.to_string_lossy().into_owned(), size));
             }
