@@ -158,17 +158,6 @@ impl Fields<'_> {
     pub fn audit_json(&self) -> serde_json::Value {
         struct_json(self.members, &self.vals)
     }
-
-    /// One member as JSON under its wire names (record payloads left out, as
-    /// in [`Fields::audit_json`]), for services whose large configuration
-    /// trees are deserialized into generated serde types (Firehose's
-    /// destination configurations) rather than taken member by member.
-    pub fn json(&mut self, name: &str) -> Option<serde_json::Value> {
-        let i = self.index(name)?;
-        let ty = &self.members.get(i)?.ty;
-        let v = self.vals.get_mut(i)?.take()?;
-        checked_json(ty, &v)
-    }
 }
 
 fn struct_json(members: &[Member], vals: &[Option<Checked<'_>>]) -> serde_json::Value {

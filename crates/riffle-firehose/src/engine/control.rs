@@ -323,7 +323,7 @@ impl Firehose {
     /// Applies `f` to the stream's document and stores it (one CAS),
     /// serialised with other changes of the stream. `f` returns whether it
     /// changed anything.
-    async fn change(
+    pub(crate) async fn change(
         &self,
         live: &Arc<Live>,
         f: impl FnOnce(&mut DeliveryStreamMeta) -> Result<bool, FirehoseError>,

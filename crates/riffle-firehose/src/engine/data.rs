@@ -34,11 +34,20 @@ impl Firehose {
         records: Vec<Bytes>,
     ) -> Result<Vec<PutOutcome>, FirehoseError> {
         let live = self.live(name)?;
-        let meta = live.snapshot();
-        if !meta.status.accepts_records() {
+        // The record path reads three fields, not a clone of the whole
+        // configuration document.
+        let (accepts, direct_put, uid) = {
+            let m = live.meta.read();
+            (
+                m.doc.status.accepts_records(),
+                m.doc.delivery_stream_type == "DirectPut",
+                m.doc.uid.clone(),
+            )
+        };
+        if !accepts {
             return Err(self.not_found(name));
         }
-        if meta.delivery_stream_type != "DirectPut" {
+        if !direct_put {
             return Err(FirehoseError::InvalidArgument(
                 "This operation is not permitted on KinesisStreamAsSource delivery stream type."
                     .to_string(),
@@ -67,7 +76,7 @@ impl Firehose {
         StreamMetrics::add(&m.incoming_records, n as u64);
         StreamMetrics::add(&m.incoming_bytes, bytes);
         Ok((0..n as u64)
-            .map(|i| PutOutcome::Ok(record_id(&meta.uid, first + i)))
+            .map(|i| PutOutcome::Ok(record_id(&uid, first + i)))
             .collect())
     }
 

@@ -11,7 +11,9 @@ use super::{Firehose, Live, Progress};
 use crate::destination::http::{
     DeliveryOutcome, HttpDestination, HttpOptions, RecordRef, MAX_RECORDS_PER_REQUEST,
 };
-use crate::destination::s3::{sub_seed, ErrorOutputType, S3Destination, S3Error, S3Target};
+use crate::destination::s3::{
+    batch_seed, sub_seed, ErrorOutputType, S3Destination, S3Error, S3Target,
+};
 use crate::meta::{DeliveryStreamMeta, DestinationConfig};
 use crate::metrics::StreamMetrics;
 use crate::process::{BatchContext, FunctionTargets, InRecord, Pipeline, ProcessedRecord};
@@ -72,14 +74,11 @@ impl Batch {
     /// request ids derive from it, so a repeated delivery overwrites or
     /// re-sends the same thing.
     pub fn seed(&self, uid: &str) -> u128 {
-        // MD5 (not std's DefaultHasher, which may change between Rust
-        // releases): the same batch must keep its name across an upgrade.
-        use md5::{Digest, Md5};
-        let mut h = Md5::new();
-        h.update(uid.as_bytes());
-        h.update(self.first.to_be_bytes());
-        h.update(self.salt.to_be_bytes());
-        u128::from_be_bytes(h.finalize().into())
+        let seed = batch_seed(uid, self.first);
+        match self.salt {
+            0 => seed,
+            salt => sub_seed(seed, &format!("redelivery-{salt}")),
+        }
     }
 
     /// The records' data (reference-counted, not copied).
@@ -353,21 +352,17 @@ impl Firehose {
         live: &Arc<Live>,
         failure: Option<riffle_model::firehose::FailureDescription>,
     ) {
-        let _serial = live.change.lock().await;
-        let current = live.meta.read().clone();
-        if current.doc.failure == failure {
-            return;
-        }
-        let mut doc = current.doc.clone();
-        doc.failure = failure;
-        let store = self.store.clone();
-        let stored = doc.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            store.compare_and_swap(&stored.name, current.version, &stored)
-        })
-        .await;
-        if let Ok(Ok(Some(v))) = res {
-            *live.meta.write() = riffle_meta::Versioned { version: v, doc };
+        let changed = self
+            .change(live, |m| {
+                if m.failure == failure {
+                    return Ok(false);
+                }
+                m.failure = failure;
+                Ok(true)
+            })
+            .await;
+        if let Err(e) = changed {
+            tracing::debug!(error = %e, "firehose: the failure description was not stored");
         }
     }
 

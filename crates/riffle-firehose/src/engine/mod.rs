@@ -113,7 +113,13 @@ pub struct Firehose {
     pub(crate) objects: Arc<dyn ObjectStore>,
     pub(crate) delivery: deliver::DeliverySettings,
     pub(crate) sources: Option<SourceSupport>,
+    /// When the replay retention last ran: it deletes whole segments, so
+    /// once a minute is enough (maintenance ticks every 100 ms).
+    retention_ran: Mutex<std::time::Instant>,
 }
+
+/// How often `maintain` applies the replay retention.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Firehose {
     /// Opens every stored delivery stream's buffer (blocking) and starts
@@ -147,6 +153,7 @@ impl Firehose {
             objects,
             delivery,
             sources,
+            retention_ran: Mutex::new(std::time::Instant::now()),
         });
         let lives: Vec<Arc<Live>> = fh.streams.read().values().cloned().collect();
         for live in lives {
@@ -181,8 +188,8 @@ impl Firehose {
         chrono::Utc::now().timestamp_millis()
     }
 
-    /// Completes due transitions (CREATING → ACTIVE, DELETING → gone) and
-    /// applies the replay retention. Blocking; run every ~100 ms.
+    /// Completes due transitions (CREATING → ACTIVE, DELETING → gone) and,
+    /// once a minute, applies the replay retention. Blocking; run every ~100 ms.
     pub fn maintain(self: &Arc<Self>) {
         let now = self.now_ms();
         let due: Vec<Arc<Live>> = self
@@ -199,6 +206,13 @@ impl Firehose {
             if let Err(e) = self.settle(&live) {
                 tracing::warn!(error = %e, "firehose: completing a transition failed");
             }
+        }
+        {
+            let mut ran = self.retention_ran.lock();
+            if ran.elapsed() < RETENTION_EVERY {
+                return;
+            }
+            *ran = std::time::Instant::now();
         }
         let cutoff = now - self.cfg.replay_retention_ms;
         let lives: Vec<Arc<Live>> = self.streams.read().values().cloned().collect();
