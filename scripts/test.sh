@@ -19,4 +19,14 @@ if ! python3 -c 'import moto.server, flask_cors' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
 fi
 
+if ! python3 -c 'import pyarrow' >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing pyarrow (pip install pyarrow) to read back Parquet and ORC objects"
+  python3 -m pip install --quiet --disable-pip-version-check pyarrow
+fi
+if ! command -v jq >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing PostgreSQL and jq (apt-get install postgresql jq) for the Redshift and dynamic partitioning tests"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql jq >/dev/null
+fi
+
 cargo test --workspace "$@"

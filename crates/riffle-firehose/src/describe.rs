@@ -138,6 +138,12 @@ pub fn destination(id: &str, d: &DestinationConfig) -> api::DestinationDescripti
         DestinationConfig::HttpEndpoint(c) => {
             out.http_endpoint_destination_description = Some(http_endpoint(c));
         }
+        // TODO(issue 12): their descriptions.
+        DestinationConfig::Redshift(_)
+        | DestinationConfig::Elasticsearch(_)
+        | DestinationConfig::OpenSearch(_)
+        | DestinationConfig::OpenSearchServerless(_)
+        | DestinationConfig::Splunk(_) => {}
     }
     out
 }

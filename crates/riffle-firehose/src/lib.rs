@@ -14,6 +14,7 @@
 //! (configuration → DescribeDeliveryStream's description), `destination`
 //! (`s3`, `http`, the object store), `process`, `source` (a Riffle stream).
 
+pub mod convert;
 pub mod describe;
 pub mod destination;
 pub mod engine;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod meta;
 pub mod metrics;
 pub mod objects;
+pub mod partition;
 pub mod process;
 pub mod source;
 pub mod validate;

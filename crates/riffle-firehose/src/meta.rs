@@ -41,6 +41,14 @@ pub enum DestinationConfig {
     ExtendedS3(Box<api::ExtendedS3DestinationConfiguration>),
     S3(Box<api::S3DestinationConfiguration>),
     HttpEndpoint(Box<api::HttpEndpointDestinationConfiguration>),
+    /// Delivered to PostgreSQL (Redshift's wire protocol and COPY dialect).
+    Redshift(Box<api::RedshiftDestinationConfiguration>),
+    /// The older Elasticsearch destination (`_bulk`, TypeName allowed).
+    Elasticsearch(Box<api::ElasticsearchDestinationConfiguration>),
+    /// `AmazonopensearchserviceDestinationConfiguration` (the model's spelling).
+    OpenSearch(Box<api::AmazonopensearchserviceDestinationConfiguration>),
+    OpenSearchServerless(Box<api::AmazonOpenSearchServerlessDestinationConfiguration>),
+    Splunk(Box<api::SplunkDestinationConfiguration>),
 }
 
 /// Server-side encryption state (Start/StopDeliveryStreamEncryption).

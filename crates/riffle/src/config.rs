@@ -135,6 +135,15 @@ firehose_replay_hours = 24
 # (RIFFLE_FIREHOSE_RETRY_MS, --firehose-retry-ms)
 firehose_retry_ms = 1000
 
+# Table definitions that a DataFormatConversionConfiguration's SchemaConfiguration
+# (DatabaseName, TableName) names, in place of AWS Glue (see the README's Firehose
+# section for the format).  (RIFFLE_FIREHOSE_TABLES, --firehose-tables)
+# firehose_tables = "tables.toml"
+
+# Active partitions a dynamically partitioned delivery stream may have (AWS's quota: 500).
+# (RIFFLE_FIREHOSE_ACTIVE_PARTITIONS, --firehose-active-partitions)
+firehose_active_partitions = 500
+
 # Open mode: allow listening on a non-loopback address, so anyone who can reach it can
 # read and write every stream.  (RIFFLE_ALLOW_OPEN_NETWORK=true, --allow-open-network)
 allow_open_network = false
@@ -280,6 +289,12 @@ pub struct ServeArgs {
     /// Firehose: first retry delay after a failed delivery, doubling up to 60 s [default: 1000]
     #[arg(long, env = "RIFFLE_FIREHOSE_RETRY_MS", value_name = "MS")]
     pub firehose_retry_ms: Option<u64>,
+    /// Firehose: table definitions for record format conversion, in place of AWS Glue [default: none]
+    #[arg(long, env = "RIFFLE_FIREHOSE_TABLES", value_name = "FILE")]
+    pub firehose_tables: Option<PathBuf>,
+    /// Firehose: active partitions per dynamically partitioned delivery stream [default: 500]
+    #[arg(long, env = "RIFFLE_FIREHOSE_ACTIVE_PARTITIONS", value_name = "N")]
+    pub firehose_active_partitions: Option<u64>,
     /// Firehose: map a Lambda function (ARN or name) to an http(s):// URL or a `cmd:COMMAND` (repeatable)
     #[arg(long = "function", value_name = "FUNCTION=TARGET")]
     pub functions: Vec<String>,
@@ -314,6 +329,8 @@ struct FileConfig {
     firehose_buffer_cap_mb: Option<u64>,
     firehose_replay_hours: Option<u64>,
     firehose_retry_ms: Option<u64>,
+    firehose_tables: Option<PathBuf>,
+    firehose_active_partitions: Option<u64>,
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     region: Option<String>,
@@ -430,6 +447,8 @@ pub struct Config {
     pub firehose_buffer_cap_mb: u64,
     pub firehose_replay_hours: u64,
     pub firehose_retry_ms: u64,
+    pub firehose_tables: Option<PathBuf>,
+    pub firehose_active_partitions: u64,
     /// `FUNCTION=TARGET` mappings: the config file's, then the flags'.
     pub functions: Vec<String>,
     pub firehose_http_retry_ms: Option<u64>,
@@ -619,6 +638,11 @@ impl Config {
                 .firehose_retry_ms
                 .or(file.firehose_retry_ms)
                 .unwrap_or(1000),
+            firehose_tables: args.firehose_tables.clone().or(file.firehose_tables),
+            firehose_active_partitions: args
+                .firehose_active_partitions
+                .or(file.firehose_active_partitions)
+                .unwrap_or(500),
             functions: file
                 .functions
                 .unwrap_or_default()

@@ -57,10 +57,17 @@ pub async fn open(
         // Tests: a slow endpoint times out in milliseconds instead of AWS's 3 minutes.
         http.retry.response_timeout = Duration::from_millis(ms.max(1));
     }
+    let catalog = match &cfg.firehose_tables {
+        Some(path) => riffle_firehose::convert::Catalog::load(path)
+            .map_err(|e| anyhow::anyhow!("--firehose-tables {}: {e}", path.display()))?,
+        None => riffle_firehose::convert::Catalog::default(),
+    };
     let delivery = DeliverySettings {
         retry_initial: Duration::from_millis(cfg.firehose_retry_ms.max(1)),
         functions,
         http,
+        catalog: Arc::new(catalog),
+        active_partitions_limit: cfg.firehose_active_partitions.max(1) as usize,
         ..DeliverySettings::default()
     };
     let store = db.collection(meta::SERVICE, meta::TABLE)?;

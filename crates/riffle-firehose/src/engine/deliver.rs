@@ -8,18 +8,25 @@
 //! name, so the set of delivered objects has no duplicates.
 
 use super::{Firehose, Live, Progress};
+use crate::convert::{Catalog, Converter};
 use crate::destination::http::{
     DeliveryOutcome, HttpDestination, HttpOptions, RecordRef, MAX_RECORDS_PER_REQUEST,
 };
+use crate::destination::opensearch::OpenSearchDestination;
+use crate::destination::redshift::RedshiftDestination;
 use crate::destination::s3::{
     batch_seed, sub_seed, ErrorOutputType, S3Destination, S3Error, S3Target,
 };
+use crate::destination::splunk::SplunkDestination;
+use crate::destination::{BatchInfo, DeliveryReport, DestinationContext, OutRecord};
 use crate::meta::{DeliveryStreamMeta, DestinationConfig};
 use crate::metrics::StreamMetrics;
+use crate::partition::{PartitionKeys, Partitioner};
 use crate::process::{BatchContext, FunctionTargets, InRecord, Pipeline, ProcessedRecord};
 use crate::FirehoseError;
 use bytes::Bytes;
 use riffle_log::StoredRecord;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -32,8 +39,13 @@ pub struct DeliverySettings {
     pub retry_max: Duration,
     /// Lambda function ARNs → URLs or commands (`--function`).
     pub functions: FunctionTargets,
-    /// HTTP endpoint timings and extra trusted CAs.
+    /// HTTP endpoint timings and extra trusted CAs (every destination's).
     pub http: HttpOptions,
+    /// Table definitions for format conversion (`--firehose-tables`).
+    pub catalog: Arc<Catalog>,
+    /// Active partitions a dynamically partitioned stream may have
+    /// (AWS's quota: 500).
+    pub active_partitions_limit: usize,
 }
 
 impl Default for DeliverySettings {
@@ -43,6 +55,8 @@ impl Default for DeliverySettings {
             retry_max: Duration::from_secs(60),
             functions: FunctionTargets::default(),
             http: HttpOptions::default(),
+            catalog: Arc::new(Catalog::default()),
+            active_partitions_limit: 500,
         }
     }
 }
@@ -105,19 +119,24 @@ impl Batch {
 /// (size in bytes, interval in ms) of the destination's buffering hints,
 /// with AWS's defaults (5 MiB, 300 s).
 pub(crate) fn hints(d: &DestinationConfig) -> (u64, i64) {
+    macro_rules! of {
+        ($h:expr) => {
+            $h.as_ref().map(|h| (h.size_in_m_bs, h.interval_in_seconds))
+        };
+    }
     let h = match d {
-        DestinationConfig::ExtendedS3(c) => c
-            .buffering_hints
-            .as_ref()
-            .map(|h| (h.size_in_m_bs, h.interval_in_seconds)),
-        DestinationConfig::S3(c) => c
-            .buffering_hints
-            .as_ref()
-            .map(|h| (h.size_in_m_bs, h.interval_in_seconds)),
-        DestinationConfig::HttpEndpoint(c) => c
-            .buffering_hints
-            .as_ref()
-            .map(|h| (h.size_in_m_bs, h.interval_in_seconds)),
+        DestinationConfig::ExtendedS3(c) => of!(c.buffering_hints),
+        DestinationConfig::S3(c) => of!(c.buffering_hints),
+        DestinationConfig::HttpEndpoint(c) => of!(c.buffering_hints),
+        // Redshift has no hints of its own: its staging S3Configuration's apply.
+        DestinationConfig::Redshift(c) => of!(c.s3_configuration.buffering_hints),
+        DestinationConfig::Elasticsearch(c) => of!(c.buffering_hints),
+        DestinationConfig::OpenSearch(c) => of!(c.buffering_hints),
+        DestinationConfig::OpenSearchServerless(c) => of!(c.buffering_hints),
+        // Splunk's default interval is 60 s.
+        DestinationConfig::Splunk(c) => {
+            Some(of!(c.buffering_hints).map_or((None, Some(60)), |(s, i)| (s, i.or(Some(60)))))
+        }
     };
     let (size, interval) = h.unwrap_or((None, None));
     (
@@ -367,7 +386,7 @@ impl Firehose {
     }
 
     /// One delivery attempt of `batch` to the stream's destination: process,
-    /// write (or POST), back up, and write what failed to the error output.
+    /// write (or send), back up, and write what failed to the error output.
     /// `Err` means "try the whole batch again": every write is idempotent
     /// (object names derive from the batch), so a retry overwrites.
     pub(crate) async fn deliver(
@@ -377,136 +396,331 @@ impl Firehose {
         batch: &Batch,
     ) -> Result<(), FirehoseError> {
         let plan = self.plan_for(live, meta)?;
-        let seed = batch.seed(&meta.uid);
-        let first_arrival = batch.first_arrival_ms();
-        let version = meta.version_id;
+        let info = BatchInfo {
+            seed: batch.seed(&meta.uid),
+            first_arrival_ms: batch.first_arrival_ms(),
+            version: meta.version_id,
+        };
         let raw = batch.data();
         let m = &live.metrics;
-        // Processing.
-        let (out, processing_failed) = if plan.pipeline.is_passthrough() {
-            (raw.clone(), Vec::new())
-        } else {
-            let input = batch
-                .records
+        let (out, processing_failed) = self.process(&plan, meta, batch, &raw, m).await;
+        let s3_err = |e: S3Error| FirehoseError::Internal(format!("S3 delivery failed: {e}"));
+        let processing_target = match &plan.sink {
+            Sink::S3(s) => s.dest.target(),
+            Sink::Http { target, .. } => target,
+            Sink::Redshift(d) => d.s3(),
+            Sink::OpenSearch(d) => d.s3(),
+            Sink::Splunk(d) => d.s3(),
+        };
+        processing_target
+            .write_errors(
+                ErrorOutputType::ProcessingFailed,
+                info.seed,
+                info.first_arrival_ms,
+                info.version,
+                &processing_failed,
+            )
+            .await
+            .map_err(s3_err)?;
+        let report = match &plan.sink {
+            Sink::S3(s) => {
+                self.deliver_s3(s, &info, &raw, &out, batch.bytes, m)
+                    .await?
+            }
+            Sink::Http {
+                http,
+                target,
+                backup_all,
+            } => {
+                self.deliver_http(
+                    live,
+                    meta,
+                    batch,
+                    &info,
+                    &raw,
+                    &out,
+                    http,
+                    target,
+                    *backup_all,
+                )
+                .await?;
+                return Ok(());
+            }
+            Sink::Redshift(d) => d.deliver(&info, &raw, &records(&out)).await?,
+            Sink::OpenSearch(d) => d.deliver(&info, &raw, &records(&out)).await?,
+            Sink::Splunk(d) => d.deliver(&info, &raw, &records(&out)).await?,
+        };
+        for (name, n) in &report.metrics {
+            m.count(name, *n);
+        }
+        if report.failure.is_some() {
+            self.set_failure_description(live, report.failure).await;
+        }
+        Ok(())
+    }
+
+    /// Runs the stream's processors over the batch: the records to deliver,
+    /// and those that failed processing (for `processing-failed`).
+    async fn process(
+        &self,
+        plan: &Plan,
+        meta: &DeliveryStreamMeta,
+        batch: &Batch,
+        raw: &[Bytes],
+        m: &StreamMetrics,
+    ) -> (Vec<Processed>, Vec<crate::destination::FailedRecord>) {
+        let record = |i: usize, data: Bytes, keys: BTreeMap<String, String>| Processed {
+            out: OutRecord {
+                data,
+                arrival_ms: batch.records[i].timestamp_ms,
+                record_id: batch.records[i].offset.to_string(),
+                raw: raw[i].clone(),
+            },
+            lambda_keys: keys,
+        };
+        if plan.pipeline.is_passthrough() {
+            let out = raw
                 .iter()
-                .zip(&raw)
-                .map(|(r, data)| InRecord {
-                    record_id: r.offset.to_string(),
-                    data: data.clone(),
-                    arrival_ms: r.timestamp_ms,
-                    kinesis_metadata: kinesis_metadata(&r.key),
-                })
+                .enumerate()
+                .map(|(i, d)| record(i, d.clone(), BTreeMap::new()))
                 .collect();
-            let ctx = BatchContext {
-                delivery_stream_arn: meta.arn.clone(),
-                region: self.cfg.region.clone(),
-                source_kinesis_stream_arn: meta
-                    .kinesis_source
-                    .as_ref()
-                    .map(|k| k.kinesis_stream_arn.clone()),
+            return (out, Vec::new());
+        }
+        let input = batch
+            .records
+            .iter()
+            .zip(raw)
+            .map(|(r, data)| InRecord {
+                record_id: r.offset.to_string(),
+                data: data.clone(),
+                arrival_ms: r.timestamp_ms,
+                kinesis_metadata: kinesis_metadata(&r.key),
+            })
+            .collect();
+        let ctx = BatchContext {
+            delivery_stream_arn: meta.arn.clone(),
+            region: self.cfg.region.clone(),
+            source_kinesis_stream_arn: meta
+                .kinesis_source
+                .as_ref()
+                .map(|k| k.kinesis_stream_arn.clone()),
+        };
+        let results = plan.pipeline.process(&ctx, input).await;
+        let index = |id: &str| {
+            id.parse::<u64>()
+                .ok()
+                .and_then(|o| batch.records.binary_search_by_key(&o, |r| r.offset).ok())
+        };
+        let mut ok = Vec::new();
+        let mut failed = Vec::new();
+        for r in results {
+            match r {
+                ProcessedRecord::Ok {
+                    record_id,
+                    data,
+                    partition_keys,
+                    ..
+                } => match index(&record_id) {
+                    Some(i) => ok.push(record(i, data, partition_keys)),
+                    None => tracing::warn!(
+                        record_id,
+                        "firehose: a processor answered a record id it was not given"
+                    ),
+                },
+                ProcessedRecord::Dropped { .. } => {}
+                ProcessedRecord::Failed { failed: f, .. } => failed.push(f),
+            }
+        }
+        StreamMetrics::add(&m.processing_records, (ok.len() + failed.len()) as u64);
+        StreamMetrics::add(&m.processing_success, ok.len() as u64);
+        StreamMetrics::add(&m.processing_failure, failed.len() as u64);
+        (ok, failed)
+    }
+
+    /// An (extended) S3 destination: one object per batch, or per partition
+    /// with dynamic partitioning; Parquet/ORC with format conversion; the
+    /// source records backed up with `S3BackupMode` Enabled.
+    async fn deliver_s3(
+        &self,
+        s: &S3Sink,
+        info: &BatchInfo,
+        raw: &[Bytes],
+        out: &[Processed],
+        batch_bytes: u64,
+        m: &StreamMetrics,
+    ) -> Result<DeliveryReport, FirehoseError> {
+        let s3_err = |e: S3Error| FirehoseError::Internal(format!("S3 delivery failed: {e}"));
+        let target = s.dest.target();
+        let mut report = DeliveryReport::default();
+        // Records grouped by partition (one group without partitioning),
+        // in the order of their first record.
+        let mut groups: Vec<(Option<PartitionKeys>, Vec<OutRecord>)> = Vec::new();
+        let mut partition_failed = Vec::new();
+        match &s.partitioner {
+            None => groups.push((None, out.iter().map(|p| p.out.clone()).collect())),
+            Some(p) => {
+                let mut at: HashMap<PartitionKeys, usize> = HashMap::new();
+                for r in out {
+                    match p.keys(&r.out.data, &r.lambda_keys) {
+                        Ok(keys) => {
+                            let i = *at.entry(keys.clone()).or_insert_with(|| {
+                                groups.push((Some(keys), Vec::new()));
+                                groups.len() - 1
+                            });
+                            groups[i].1.push(r.out.clone());
+                        }
+                        Err(e) => partition_failed.push(crate::destination::FailedRecord {
+                            raw_data: r.out.raw.clone(),
+                            arrival_ms: r.out.arrival_ms,
+                            attempts_made: 1,
+                            attempt_ending_ms: chrono::Utc::now().timestamp_millis(),
+                            error_code: e.code,
+                            error_message: e.message,
+                            extra: Vec::new(),
+                        }),
+                    }
+                }
+                report.metrics.push(("PartitionCount", groups.len() as u64));
+            }
+        }
+        let mut conversion_failed = Vec::new();
+        for (keys, records) in &groups {
+            let seed = match keys {
+                None => info.seed,
+                Some(k) => sub_seed(info.seed, &format!("partition-{k:?}")),
             };
-            let results = plan.pipeline.process(&ctx, input).await;
-            let mut ok = Vec::new();
-            let mut failed = Vec::new();
-            for r in results {
-                match r {
-                    ProcessedRecord::Ok { data, .. } => ok.push(data),
-                    ProcessedRecord::Dropped { .. } => {}
-                    ProcessedRecord::Failed { failed: f, .. } => failed.push(f),
+            let first_arrival = records
+                .first()
+                .map_or(info.first_arrival_ms, |r| r.arrival_ms);
+            let key = match keys {
+                None => target.keys().object_key(info.version, seed, first_arrival),
+                Some(k) => target
+                    .keys()
+                    .object_key_in(info.version, seed, first_arrival, k),
+            };
+            match &s.converter {
+                None => {
+                    if records.is_empty() {
+                        continue;
+                    }
+                    let data: Vec<Bytes> = records.iter().map(|r| r.data.clone()).collect();
+                    target.put(key, &data).await.map_err(s3_err)?;
+                }
+                Some(c) => {
+                    let converted = c.convert(records)?;
+                    report
+                        .metrics
+                        .push(("SucceedConversion.Records", converted.rows));
+                    report
+                        .metrics
+                        .push(("FailedConversion.Records", converted.failed.len() as u64));
+                    conversion_failed.extend(converted.failed);
+                    if let Some(body) = converted.body {
+                        report
+                            .metrics
+                            .push(("SucceedConversion.Bytes", body.len() as u64));
+                        target.put_body(key, body).await.map_err(s3_err)?;
+                    }
                 }
             }
-            StreamMetrics::add(&m.processing_records, (ok.len() + failed.len()) as u64);
-            StreamMetrics::add(&m.processing_success, ok.len() as u64);
-            StreamMetrics::add(&m.processing_failure, failed.len() as u64);
-            (ok, failed)
-        };
-        let s3_err = |e: S3Error| FirehoseError::Internal(format!("S3 delivery failed: {e}"));
-        match (&plan.s3, &plan.http) {
-            (Some(s3), _) => {
-                s3.write(seed, first_arrival, version, &out)
-                    .await
-                    .map_err(s3_err)?;
-                s3.write_errors(
-                    ErrorOutputType::ProcessingFailed,
-                    seed,
-                    first_arrival,
-                    version,
-                    &processing_failed,
+        }
+        for (kind, failed) in [
+            (ErrorOutputType::FormatConversionFailed, &conversion_failed),
+            (ErrorOutputType::ProcessingFailed, &partition_failed),
+        ] {
+            target
+                .write_errors(
+                    kind,
+                    sub_seed(info.seed, "partitioning"),
+                    info.first_arrival_ms,
+                    info.version,
+                    failed,
                 )
                 .await
                 .map_err(s3_err)?;
-                if s3
-                    .write_backup(seed, first_arrival, version, &raw)
-                    .await
-                    .map_err(s3_err)?
-                    .is_some()
-                {
-                    m.backed_up(raw.len() as u64, batch.bytes);
-                }
-                Ok(())
-            }
-            (None, Some((http, target, backup_all))) => {
-                let mut failed_http = Vec::new();
-                for (i, chunk) in out.chunks(MAX_RECORDS_PER_REQUEST).enumerate() {
-                    let request_id = request_id(sub_seed(seed, &format!("http-{i}")));
-                    match http.deliver(&request_id, chunk).await? {
-                        DeliveryOutcome::Delivered { .. } => {}
-                        DeliveryOutcome::Failed(f) => {
-                            tracing::warn!(delivery_stream = %meta.name, request_id, code = f.error_code.as_str(), detail = %f.detail, permanent = f.permanent, "firehose: HTTP endpoint delivery failed; writing the records to the error output");
-                            let arrival = vec![first_arrival; chunk.len()];
-                            let refs: Vec<RecordRef> = (0..chunk.len())
-                                .map(|j| RecordRef {
-                                    sequence: (batch.first
-                                        + (i * MAX_RECORDS_PER_REQUEST + j) as u64)
-                                        .to_string(),
-                                    subsequence: 0,
-                                })
-                                .collect();
-                            failed_http.extend(f.failed_records(chunk, &arrival, &refs));
-                        }
-                    }
-                }
-                target
-                    .write_errors(
-                        ErrorOutputType::HttpEndpointFailed,
-                        seed,
-                        first_arrival,
-                        version,
-                        &failed_http,
-                    )
-                    .await
-                    .map_err(s3_err)?;
-                target
-                    .write_errors(
-                        ErrorOutputType::ProcessingFailed,
-                        seed,
-                        first_arrival,
-                        version,
-                        &processing_failed,
-                    )
-                    .await
-                    .map_err(s3_err)?;
-                if *backup_all {
-                    target
-                        .write(sub_seed(seed, "backup"), first_arrival, version, &raw)
-                        .await
-                        .map_err(s3_err)?;
-                    m.backed_up(raw.len() as u64, batch.bytes);
-                }
-                if !failed_http.is_empty() {
-                    self.set_failure(
-                        live,
-                        Some(format!(
-                            "{} records could not be delivered to the HTTP endpoint and were written to the S3 error output",
-                            failed_http.len()
-                        )),
-                    )
-                    .await;
-                }
-                Ok(())
-            }
-            (None, None) => Err(FirehoseError::Internal("no destination".into())),
         }
+        if s.dest
+            .write_backup(info.seed, info.first_arrival_ms, info.version, raw)
+            .await
+            .map_err(s3_err)?
+            .is_some()
+        {
+            m.backed_up(raw.len() as u64, batch_bytes);
+        }
+        report.delivered_records = out.len() as u64;
+        Ok(report)
+    }
+
+    /// An HTTP endpoint: requests of at most 500 records, failures to the
+    /// `http-endpoint-failed` error output, `S3BackupMode` AllData.
+    #[allow(clippy::too_many_arguments)]
+    async fn deliver_http(
+        &self,
+        live: &Arc<Live>,
+        meta: &DeliveryStreamMeta,
+        batch: &Batch,
+        info: &BatchInfo,
+        raw: &[Bytes],
+        out: &[Processed],
+        http: &HttpDestination,
+        target: &S3Target,
+        backup_all: bool,
+    ) -> Result<(), FirehoseError> {
+        let s3_err = |e: S3Error| FirehoseError::Internal(format!("S3 delivery failed: {e}"));
+        let m = &live.metrics;
+        let out: Vec<Bytes> = out.iter().map(|p| p.out.data.clone()).collect();
+        let mut failed_http = Vec::new();
+        for (i, chunk) in out.chunks(MAX_RECORDS_PER_REQUEST).enumerate() {
+            let request_id = request_id(sub_seed(info.seed, &format!("http-{i}")));
+            match http.deliver(&request_id, chunk).await? {
+                DeliveryOutcome::Delivered { .. } => {}
+                DeliveryOutcome::Failed(f) => {
+                    tracing::warn!(delivery_stream = %meta.name, request_id, code = f.error_code.as_str(), detail = %f.detail, permanent = f.permanent, "firehose: HTTP endpoint delivery failed; writing the records to the error output");
+                    let arrival = vec![info.first_arrival_ms; chunk.len()];
+                    let refs: Vec<RecordRef> = (0..chunk.len())
+                        .map(|j| RecordRef {
+                            sequence: (batch.first + (i * MAX_RECORDS_PER_REQUEST + j) as u64)
+                                .to_string(),
+                            subsequence: 0,
+                        })
+                        .collect();
+                    failed_http.extend(f.failed_records(chunk, &arrival, &refs));
+                }
+            }
+        }
+        target
+            .write_errors(
+                ErrorOutputType::HttpEndpointFailed,
+                info.seed,
+                info.first_arrival_ms,
+                info.version,
+                &failed_http,
+            )
+            .await
+            .map_err(s3_err)?;
+        if backup_all {
+            target
+                .write(
+                    sub_seed(info.seed, "backup"),
+                    info.first_arrival_ms,
+                    info.version,
+                    raw,
+                )
+                .await
+                .map_err(s3_err)?;
+            m.backed_up(raw.len() as u64, batch.bytes);
+        }
+        if !failed_http.is_empty() {
+            self.set_failure(
+                live,
+                Some(format!(
+                    "{} records could not be delivered to the HTTP endpoint and were written to the S3 error output",
+                    failed_http.len()
+                )),
+            )
+            .await;
+        }
+        Ok(())
     }
 
     /// The destination objects of the stream's current configuration,
@@ -529,7 +743,8 @@ impl Firehose {
 
     /// Builds (and so checks) what delivering `meta`'s destination takes;
     /// CreateDeliveryStream and UpdateDestination call it to refuse what
-    /// cannot be delivered (prefixes, compression, processors, endpoint URL).
+    /// cannot be delivered (prefixes, compression, processors, endpoint URL,
+    /// COPY options, conversion schema, partitioning queries).
     pub(crate) fn build_plan(&self, meta: &DeliveryStreamMeta) -> Result<Plan, FirehoseError> {
         let cfg_err = |e: S3Error| {
             if e.is_config() {
@@ -542,28 +757,71 @@ impl Firehose {
             DestinationConfig::ExtendedS3(c) => c.processing_configuration.as_ref(),
             DestinationConfig::HttpEndpoint(c) => c.processing_configuration.as_ref(),
             DestinationConfig::S3(_) => None,
+            DestinationConfig::Redshift(c) => c.processing_configuration.as_ref(),
+            DestinationConfig::Elasticsearch(c) => c.processing_configuration.as_ref(),
+            DestinationConfig::OpenSearch(c) => c.processing_configuration.as_ref(),
+            DestinationConfig::OpenSearchServerless(c) => c.processing_configuration.as_ref(),
+            DestinationConfig::Splunk(c) => c.processing_configuration.as_ref(),
         };
         let pipeline = match processing {
             Some(p) => Pipeline::from_config(p, &self.delivery.functions)
                 .map_err(FirehoseError::InvalidArgument)?,
             None => Pipeline::passthrough(),
         };
-        let s3 =
-            S3Destination::for_destination(self.objects.clone(), &meta.name, &meta.destination)
-                .map_err(cfg_err)?;
-        let http = match &meta.destination {
-            DestinationConfig::HttpEndpoint(c) => {
-                let h =
-                    HttpDestination::with_options(c, meta.arn.clone(), self.delivery.http.clone())?;
-                let target =
-                    S3Target::from_s3_config(self.objects.clone(), &meta.name, &c.s3_configuration)
-                        .map_err(cfg_err)?;
-                Some((h, target, c.s3_backup_mode.as_deref() == Some("AllData")))
-            }
-            _ => None,
+        let ctx = DestinationContext {
+            store: self.objects.clone(),
+            stream_name: meta.name.clone(),
+            stream_arn: meta.arn.clone(),
+            http: self.delivery.http.clone(),
         };
-        Ok(Plan { pipeline, s3, http })
+        let sink = match &meta.destination {
+            DestinationConfig::ExtendedS3(c) => Sink::S3(S3Sink {
+                dest: S3Destination::new(self.objects.clone(), &meta.name, c).map_err(cfg_err)?,
+                converter: Converter::new(
+                    c.data_format_conversion_configuration.as_ref(),
+                    &self.delivery.catalog,
+                )
+                .map_err(FirehoseError::InvalidArgument)?,
+                partitioner: Partitioner::new(c).map_err(FirehoseError::InvalidArgument)?,
+            }),
+            DestinationConfig::S3(c) => Sink::S3(S3Sink {
+                dest: S3Destination::from_legacy(self.objects.clone(), &meta.name, c)
+                    .map_err(cfg_err)?,
+                converter: None,
+                partitioner: None,
+            }),
+            DestinationConfig::HttpEndpoint(c) => Sink::Http {
+                http: HttpDestination::with_options(
+                    c,
+                    meta.arn.clone(),
+                    self.delivery.http.clone(),
+                )?,
+                target: S3Target::from_s3_config(
+                    self.objects.clone(),
+                    &meta.name,
+                    &c.s3_configuration,
+                )
+                .map_err(cfg_err)?,
+                backup_all: c.s3_backup_mode.as_deref() == Some("AllData"),
+            },
+            DestinationConfig::Redshift(c) => Sink::Redshift(RedshiftDestination::new(c, &ctx)?),
+            DestinationConfig::Elasticsearch(c) => {
+                Sink::OpenSearch(OpenSearchDestination::elasticsearch(c, &ctx)?)
+            }
+            DestinationConfig::OpenSearch(c) => {
+                Sink::OpenSearch(OpenSearchDestination::opensearch(c, &ctx)?)
+            }
+            DestinationConfig::OpenSearchServerless(c) => {
+                Sink::OpenSearch(OpenSearchDestination::serverless(c, &ctx)?)
+            }
+            DestinationConfig::Splunk(c) => Sink::Splunk(SplunkDestination::new(c, &ctx)?),
+        };
+        Ok(Plan { pipeline, sink })
     }
+}
+
+fn records(out: &[Processed]) -> Vec<OutRecord> {
+    out.iter().map(|p| p.out.clone()).collect()
 }
 
 /// A UUID-shaped request id from a seed: the same batch always sends the same id.
@@ -589,8 +847,33 @@ fn kinesis_metadata(key: &[u8]) -> Option<crate::process::KinesisRecordMetadata>
 /// What delivering one configuration version takes.
 pub(crate) struct Plan {
     pipeline: Pipeline,
-    s3: Option<S3Destination>,
+    sink: Sink,
+}
+
+/// A record after processing, with the partition keys its function gave.
+struct Processed {
+    out: OutRecord,
+    lambda_keys: BTreeMap<String, String>,
+}
+
+/// An (extended) S3 destination with its conversion and partitioning.
+struct S3Sink {
+    dest: S3Destination,
+    converter: Option<Converter>,
+    partitioner: Option<Partitioner>,
+}
+
+/// Where a configuration version delivers.
+enum Sink {
+    S3(S3Sink),
     /// The endpoint, its `S3Configuration` (errors, backup), and whether
     /// every record is backed up (`S3BackupMode` AllData).
-    http: Option<(HttpDestination, S3Target, bool)>,
+    Http {
+        http: HttpDestination,
+        target: S3Target,
+        backup_all: bool,
+    },
+    Redshift(RedshiftDestination),
+    OpenSearch(OpenSearchDestination),
+    Splunk(SplunkDestination),
 }

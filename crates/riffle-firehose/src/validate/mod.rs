@@ -60,7 +60,7 @@ const EXACTLY_ONE: &str = "Exactly one destination configuration is supported fo
 /// Riffle's: a destination AWS has but Riffle does not serve yet.
 fn unsupported_destination(member: &str) -> FirehoseError {
     invalid(format!(
-        "{member} is not supported: Riffle supports ExtendedS3, S3 and HttpEndpoint destinations for now."
+        "{member} is not supported: Riffle supports ExtendedS3, S3, HttpEndpoint, Redshift, Elasticsearch, AmazonOpenSearchService, AmazonOpenSearchServerless and Splunk destinations."
     ))
 }
 
@@ -132,6 +132,16 @@ pub fn create(input: &api::CreateDeliveryStreamInput) -> Result<Plan, FirehoseEr
         DestinationConfig::S3(Box::new(c.clone()))
     } else if let Some(c) = &input.http_endpoint_destination_configuration {
         DestinationConfig::HttpEndpoint(Box::new(c.clone()))
+    } else if let Some(c) = &input.redshift_destination_configuration {
+        DestinationConfig::Redshift(Box::new(c.clone()))
+    } else if let Some(c) = &input.elasticsearch_destination_configuration {
+        DestinationConfig::Elasticsearch(Box::new(c.clone()))
+    } else if let Some(c) = &input.amazonopensearchservice_destination_configuration {
+        DestinationConfig::OpenSearch(Box::new(c.clone()))
+    } else if let Some(c) = &input.amazon_open_search_serverless_destination_configuration {
+        DestinationConfig::OpenSearchServerless(Box::new(c.clone()))
+    } else if let Some(c) = &input.splunk_destination_configuration {
+        DestinationConfig::Splunk(Box::new(c.clone()))
     } else {
         return Err(unsupported_destination(member));
     };
@@ -252,6 +262,12 @@ pub fn destination(d: &DestinationConfig) -> Result<(), FirehoseError> {
         DestinationConfig::ExtendedS3(c) => extended_s3(c),
         DestinationConfig::S3(c) => s3(c),
         DestinationConfig::HttpEndpoint(c) => http_endpoint(c),
+        // TODO(issue 12): the AWS rules of these destinations.
+        DestinationConfig::Redshift(_)
+        | DestinationConfig::Elasticsearch(_)
+        | DestinationConfig::OpenSearch(_)
+        | DestinationConfig::OpenSearchServerless(_)
+        | DestinationConfig::Splunk(_) => Ok(()),
     }
 }
 
@@ -277,26 +293,10 @@ fn s3(c: &api::S3DestinationConfiguration) -> Result<(), FirehoseError> {
 
 fn extended_s3(c: &api::ExtendedS3DestinationConfiguration) -> Result<(), FirehoseError> {
     s3_encryption(c.encryption_configuration.as_ref())?;
-    // `Enabled` defaults to true once the configuration is given (model doc).
-    if c.data_format_conversion_configuration
-        .as_ref()
-        .is_some_and(|f| f.enabled.unwrap_or(true))
-    {
-        // Riffle's.
-        return Err(invalid(
-            "DataFormatConversionConfiguration is not supported yet: Riffle cannot convert records to Parquet or ORC, so Enabled must be false.",
-        ));
-    }
     let dynamic_partitioning = c
         .dynamic_partitioning_configuration
         .as_ref()
         .is_some_and(|d| d.enabled == Some(true));
-    if dynamic_partitioning {
-        // Riffle's.
-        return Err(invalid(
-            "DynamicPartitioningConfiguration is not supported yet: Riffle cannot partition by record keys, so Enabled must be false.",
-        ));
-    }
     prefixes(c.prefix.as_deref(), c.error_output_prefix.as_deref())?;
     prefix::partition_keys(c.prefix.as_deref(), dynamic_partitioning)?;
     processing(c.processing_configuration.as_ref())?;

@@ -134,6 +134,20 @@ pub fn update(
                 "Changing the destination type to or from HttpEndpoint is not supported at this time.",
             ))
         }
+        // TODO(issue 12): updates of the other destinations.
+        (_, other) => {
+            return Err(invalid(format!(
+                "UpdateDestination is not supported yet for this destination type ({})",
+                match other {
+                    DestinationConfig::Redshift(_) => "Redshift",
+                    DestinationConfig::Elasticsearch(_) => "Elasticsearch",
+                    DestinationConfig::OpenSearch(_) => "AmazonOpenSearchService",
+                    DestinationConfig::OpenSearchServerless(_) => "AmazonOpenSearchServerless",
+                    DestinationConfig::Splunk(_) => "Splunk",
+                    _ => "S3",
+                }
+            )))
+        }
     };
 
     if let (DestinationConfig::ExtendedS3(old), DestinationConfig::ExtendedS3(new)) =

@@ -113,6 +113,38 @@ impl Collector for FirehoseCollector {
             let e = family.encode_family(&labels)?;
             ConstGauge::new(m.data_freshness_ms.load(Relaxed) as f64 / 1000.0).encode(e)?;
         }
+        // Destination, conversion and partitioning metrics keep AWS's
+        // CloudWatch names as a label, so new ones need no new family.
+        let named: Vec<_> = streams.iter().map(|(s, m)| (s, m.named())).collect();
+        for (kind, gauge) in [
+            (prometheus_client::metrics::MetricType::Counter, false),
+            (prometheus_client::metrics::MetricType::Gauge, true),
+        ] {
+            let mut family = encoder.encode_descriptor(
+                if gauge { "firehose_level" } else { "firehose_count" },
+                if gauge {
+                    "Firehose levels under their CloudWatch names (PartitionCount, ...)"
+                } else {
+                    "Firehose counts under their CloudWatch names (DeliveryToRedshift.Records, SucceedConversion.Records, ...)"
+                },
+                None,
+                kind,
+            )?;
+            for (stream, metrics) in &named {
+                for (metric, v) in metrics {
+                    if riffle_firehose::metrics::GAUGES.contains(metric) != gauge {
+                        continue;
+                    }
+                    let labels = [("delivery_stream", stream.as_str()), ("metric", *metric)];
+                    let e = family.encode_family(&labels)?;
+                    if gauge {
+                        ConstGauge::new(*v as i64).encode(e)?;
+                    } else {
+                        ConstCounter::new(*v).encode(e)?;
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }

